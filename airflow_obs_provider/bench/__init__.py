@@ -1,0 +1,1 @@
+"""Benchmarks behind `obs-etl bench`: they print figures and assert nothing."""

@@ -1,0 +1,1 @@
+"""Realistic demo and test data generators."""

@@ -1,0 +1,1 @@
+"""Airflow hooks: they hold connections only."""

@@ -1,0 +1,1 @@
+"""Job entry points: turn (config, tenant, window) into one exactly-once ledgered write."""

@@ -1,0 +1,1 @@
+"""Airflow operators: thin wrappers that turn the context into a window and call the jobs."""

@@ -1,0 +1,133 @@
+"""Shared fixtures: real Postgres and S3 from the dev stack, one fresh database per test module.
+
+Integration tests start the dev stack themselves when ``PG_URL`` / ``S3_ENDPOINT_URL``
+are not set (``scripts/devstack start``), so plain ``pytest`` works on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEVSTACK = REPO / "scripts" / "devstack"
+
+
+def _devstack_env(what: str) -> dict[str, str]:
+    """Start (or reuse) a dev stack service and return the variables it exports."""
+    out = subprocess.run(["bash", str(DEVSTACK), "start", what], check=True, capture_output=True, text=True,
+                         env={**os.environ, "OBS_PYTHON": sys.executable})
+    env_file = Path(out.stdout.strip().splitlines()[-1])
+    found = {}
+    for line in env_file.read_text().splitlines():
+        m = re.match(r"export (\w+)=(.*)", line)
+        if m:
+            found[m.group(1)] = m.group(2)
+    return found
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """URL of a running Postgres 17 with the extensions (the ``postgres`` maintenance DB)."""
+    if not os.environ.get("PG_URL"):
+        os.environ.update({k: v for k, v in _devstack_env("pg").items() if k == "PG_URL"})
+    return os.environ["PG_URL"]
+
+
+def with_database(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def create_database(server_url: str, prefix: str) -> str:
+    import psycopg2
+
+    name = re.sub(r"[^a-z0-9_]", "_", f"{prefix}_{uuid.uuid4().hex[:8]}".lower())[:60]
+    conn = psycopg2.connect(server_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        from psycopg2 import sql
+
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    conn.close()
+    return with_database(server_url, name)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    name = urlsplit(url).path.lstrip("/")
+    conn = psycopg2.connect(server_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def empty_pg_url(pg_server_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database for this test module (no schema)."""
+    url = create_database(pg_server_url, "t_" + request.module.__name__.rsplit(".", 1)[-1])
+    yield url
+    drop_database(pg_server_url, url)
+
+
+@pytest.fixture(scope="module")
+def pg_url(empty_pg_url: str) -> str:
+    """A fresh database for this test module with the full schema bootstrapped."""
+    from airflow_obs_provider.engine.bootstrap import bootstrap
+
+    bootstrap(empty_pg_url)
+    return empty_pg_url
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> dict[str, str]:
+    """Endpoint and credentials of the real S3 server on loopback."""
+    if not os.environ.get("S3_ENDPOINT_URL"):
+        os.environ.update(_devstack_env("s3"))
+    keys = ("S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_REGION")
+    return {k: os.environ[k] for k in keys}
+
+
+@pytest.fixture(scope="module")
+def s3_bucket(s3_env: dict[str, str], request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh bucket on the S3 server for this test module."""
+    import boto3
+
+    client = boto3.client(
+        "s3", endpoint_url=s3_env["S3_ENDPOINT_URL"], aws_access_key_id=s3_env["S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=s3_env["S3_SECRET_ACCESS_KEY"], region_name=s3_env["S3_REGION"],
+    )
+    name = re.sub(r"[^a-z0-9-]", "-", f"t-{request.module.__name__.rsplit('.', 1)[-1]}-{uuid.uuid4().hex[:6]}".lower())
+    client.create_bucket(Bucket=name[:63])
+    yield name[:63]
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=name[:63]):
+        for obj in page.get("Contents", []):
+            client.delete_object(Bucket=name[:63], Key=obj["Key"])
+    client.delete_bucket(Bucket=name[:63])
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An AIRFLOW_HOME with a migrated (SQLite) metadata DB, shared by the session."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    }
+    os.environ.update(env)
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
+                   env={**os.environ, **env})
+    return home
