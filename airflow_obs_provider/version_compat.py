@@ -1,0 +1,47 @@
+"""The one place that knows Airflow 2.11 from Airflow 3.x.
+
+Everything Airflow-facing in this provider imports Airflow names from here. The
+common-compat provider resolves most names (Airflow 3 path first); the rest is
+chosen by version below.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from airflow import __version__ as AIRFLOW_VERSION
+from packaging.version import Version
+
+_base = Version(Version(AIRFLOW_VERSION).base_version)
+AIRFLOW_V_3_0_PLUS = _base >= Version("3.0.0")
+AIRFLOW_V_3_2_PLUS = _base >= Version("3.2.0")
+
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk import DAG, BaseHook, BaseOperator, BaseSensorOperator, Variable, task
+    from airflow.timetables.interval import CronDataIntervalTimetable, DeltaDataIntervalTimetable
+else:  # Airflow 2.11
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+    from airflow.models import DAG, BaseOperator, Variable  # type: ignore[no-redef,assignment]
+    from airflow.decorators import task  # type: ignore[no-redef]
+    from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef,assignment]
+    from airflow.timetables.interval import (  # type: ignore[no-redef]
+        CronDataIntervalTimetable,
+        DeltaDataIntervalTimetable,
+    )
+
+if TYPE_CHECKING:
+    from airflow.utils.context import Context  # noqa: F401
+
+__all__ = [
+    "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_VERSION",
+    "DAG",
+    "BaseHook",
+    "BaseOperator",
+    "BaseSensorOperator",
+    "CronDataIntervalTimetable",
+    "DeltaDataIntervalTimetable",
+    "Variable",
+    "task",
+]
