@@ -18,12 +18,14 @@ AIRFLOW_V_3_2_PLUS = _base >= Version("3.2.0")
 
 if AIRFLOW_V_3_0_PLUS:
     from airflow.sdk import DAG, BaseHook, BaseOperator, BaseSensorOperator, Variable, task
+    from airflow.sdk.observability.stats import Stats
     from airflow.timetables.interval import CronDataIntervalTimetable, DeltaDataIntervalTimetable
 else:  # Airflow 2.11
+    from airflow.decorators import task  # type: ignore[no-redef]
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
     from airflow.models import DAG, BaseOperator, Variable  # type: ignore[no-redef,assignment]
-    from airflow.decorators import task  # type: ignore[no-redef]
     from airflow.sensors.base import BaseSensorOperator  # type: ignore[no-redef,assignment]
+    from airflow.stats import Stats  # type: ignore[no-redef,attr-defined]
     from airflow.timetables.interval import (  # type: ignore[no-redef]
         CronDataIntervalTimetable,
         DeltaDataIntervalTimetable,
@@ -42,6 +44,7 @@ __all__ = [
     "BaseSensorOperator",
     "CronDataIntervalTimetable",
     "DeltaDataIntervalTimetable",
+    "Stats",
     "Variable",
     "task",
 ]

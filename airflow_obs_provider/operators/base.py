@@ -1,0 +1,82 @@
+"""What every windowed operator of this provider shares: context -> window, ledger ids, config, metrics.
+
+Operators stay thin: they resolve Airflow connections into plain values, build the
+window from ``data_interval_start/end`` only, and call a job in ``airflow_obs_provider.jobs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_obs_provider.engine.config import EtlConfig, load_config, load_config_text
+from airflow_obs_provider.engine.ledger import RunInfo, WindowResult
+from airflow_obs_provider.engine.window import Window
+from airflow_obs_provider.version_compat import Stats, Variable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG_ENV = "OBS_ETL_CONFIG"
+DEFAULT_CONFIG_VARIABLE = "obs_etl_config"
+STATS_PREFIX = "obs_etl"
+
+
+def window_from_context(context: Mapping[str, Any]) -> Window:
+    """The run's window, from the data interval only (never from the logical date)."""
+    return Window.from_interval(context.get("data_interval_start"), context.get("data_interval_end"))
+
+
+def run_info_from_context(context: Mapping[str, Any]) -> RunInfo:
+    ti = context.get("ti") or context.get("task_instance")
+    dag_run = context.get("dag_run")
+    return RunInfo(
+        dag_id=getattr(ti, "dag_id", None),
+        run_id=getattr(dag_run, "run_id", None) or getattr(ti, "run_id", None),
+        try_number=getattr(ti, "try_number", None),
+    )
+
+
+def pg_url_from_connection(postgres_conn_id: str) -> str:
+    """A libpq URL for a Postgres connection id (never logged: it may hold a password)."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    uri = PostgresHook(postgres_conn_id=postgres_conn_id).get_uri()
+    # SQLAlchemy-style schemes are not libpq's.
+    for prefix in ("postgresql+psycopg2://", "postgresql+psycopg://", "postgres://"):
+        if uri.startswith(prefix):
+            uri = "postgresql://" + uri[len(prefix):]
+    return uri
+
+
+def load_etl_config(config_path: str | None = None, config_variable: str | None = None) -> EtlConfig:
+    """Configuration from a YAML file (argument or ``OBS_ETL_CONFIG``) or an Airflow Variable holding YAML.
+
+    Called at execute time only: reading a Variable at parse time would hit the
+    metadata DB on every DAG parse.
+    """
+    path = config_path or os.environ.get(DEFAULT_CONFIG_ENV)
+    if path:
+        return load_config(path)
+    text = Variable.get(config_variable or DEFAULT_CONFIG_VARIABLE)
+    return load_config_text(text)
+
+
+def emit_window_stats(job: str, tenant: str, result: WindowResult, *, records_read: int | None = None) -> None:
+    """Publish a finished window's figures through Airflow's Stats (StatsD / OpenTelemetry)."""
+    tags = {"job": job, "tenant": tenant, "status": result.status}
+    name = f"{STATS_PREFIX}.{job.replace('-', '_')}"
+    Stats.incr(f"{name}.windows", tags=tags)
+    Stats.incr(f"{name}.records_read", count=int(records_read if records_read is not None else result.rows_in),
+               tags=tags)
+    Stats.incr(f"{name}.rows_written", count=int(result.rows_out), tags=tags)
+    Stats.timing(f"{name}.batch_seconds", result.seconds * 1000.0, tags=tags)
+    from datetime import UTC, datetime
+
+    lag = (datetime.now(UTC) - result.window.end).total_seconds()
+    Stats.gauge(f"{name}.window_lag_seconds", lag, tags=tags)
+
+
+def emit_window_failure(job: str, tenant: str) -> None:
+    Stats.incr(f"{STATS_PREFIX}.{job.replace('-', '_')}.failures", tags={"job": job, "tenant": tenant})
