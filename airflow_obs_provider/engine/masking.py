@@ -1,0 +1,104 @@
+"""Secret masking shared by the whole product: label dictionaries and free text.
+
+Anything we store that came from a user's telemetry (resource labels, log samples,
+pattern templates) goes through here first. The replacement markers are
+angle-bracketed words (``<SECRET>``, ``<JWT>``, ``<EMAIL>`` ...) so that the log
+pattern miner treats them as already-masked variables, and so users can see
+that something was removed rather than wondering why a value is empty.
+
+Masking is conservative on purpose: it is better to hide a harmless value that
+sits under a key called ``token`` than to store a real credential.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+SECRET = "<SECRET>"
+
+# Key names whose values are secrets wherever they appear (labels, key=value text, JSON).
+_SENSITIVE_KEY = (
+    r"(?:[A-Za-z0-9_.-]*?(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key"
+    r"|private[_-]?key|secret[_-]?key|client[_-]?secret|credentials?|auth(?:orization)?|session[_-]?id"
+    r"|cookie|signature|x-api-key|pass(?:phrase)?))"
+)
+_SENSITIVE_KEY_RE = re.compile(rf"^{_SENSITIVE_KEY}$", re.IGNORECASE)
+
+# Ordered: the specific shapes first so their marker says what was there.
+_TEXT_RULES: list[tuple[re.Pattern[str], str]] = [
+    # PEM blocks (private keys, certificates with keys)
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
+     "<PRIVATE_KEY>"),
+    # JSON Web Tokens: three base64url parts, the header always starts with eyJ ('{"')
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "<JWT>"),
+    # HTTP auth schemes: keep the scheme, hide the credential
+    (re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{6,}"), r"\1\2" + SECRET),
+    # Basic/Digest credentials are base64-ish; "basic authentication" (lower-case words) is left alone
+    (re.compile(r"\b(Basic|basic|BASIC)(\s+)(?=[A-Za-z0-9+/]*[A-Z0-9+/=])[A-Za-z0-9+/]{8,}={0,2}"), r"\1\2" + SECRET),
+    # Credentials inside URLs: scheme://user:password@host
+    (re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@"), r"\1" + SECRET + "@"),
+    # Cloud and SaaS key formats with recognisable prefixes
+    (re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), "<AWS_KEY>"),
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), "<API_KEY>"),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), "<API_KEY>"),
+    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b"), "<API_KEY>"),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"), "<API_KEY>"),
+    (re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}\b"), "<API_KEY>"),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b"), "<API_KEY>"),
+    (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"), "<API_KEY>"),
+    # JSON / quoted forms: "password": "x"  'token': 'y'
+    (re.compile(rf"""(?i)(["']{_SENSITIVE_KEY}["']\s*:\s*)(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,}}\]]+)"""),
+     r'\1"' + SECRET + '"'),
+    # key=value / key: value forms, quoted or bare values (password=hunter2, secret: abc, token="x y")
+    (re.compile(rf"""(?i)(\b{_SENSITIVE_KEY}\s*[=:]\s*)(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|(?!<[A-Z_]+>)[^\s,;&'"}}\])]+)"""),
+     r"\1" + SECRET),
+    # AWS secret access keys have no prefix; only catch them beside their usual names (above) or
+    # as a 40-char base64 run next to an access key id, which is how they leak in config dumps.
+    (re.compile(r"(<AWS_KEY>[\s,;:=\"']+)[A-Za-z0-9/+]{40}\b"), r"\1" + SECRET),
+    # e-mail addresses (personal data)
+    (re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"), "<EMAIL>"),
+]
+
+# Cheap pre-check: most log lines contain none of these, so we skip all the regexes.
+_TRIGGER = re.compile(
+    r"(?i)passw|pwd|secret|token|key|auth|bearer|basic|digest|cred|session|cookie|signature|eyJ|://|@"
+    r"|AKIA|ASIA|AIza|gh[pousr]_|xox|sk[-_]|rk_|pk_|glpat|BEGIN|pass"
+)
+
+
+def mask_text(text: str) -> str:
+    """Return ``text`` with credentials, keys, tokens and e-mail addresses replaced by markers."""
+    if not text or not _TRIGGER.search(text):
+        return text
+    for pattern, replacement in _TEXT_RULES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def is_sensitive_key(key: str) -> bool:
+    """True when a label/field name says its value is a secret (``db_password``, ``X-Api-Key`` ...)."""
+    return bool(_SENSITIVE_KEY_RE.match(key.strip()))
+
+
+def _mask_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, Mapping):
+        return mask_labels(value)
+    if isinstance(value, (list, tuple)):
+        return [_mask_value(v) for v in value]
+    return value
+
+
+def mask_labels(labels: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a copy of ``labels`` safe to store: values under secret-looking keys become ``<SECRET>``,
+    other string values are passed through :func:`mask_text`; nested dicts and lists are handled too."""
+    masked: dict[str, Any] = {}
+    for key, value in labels.items():
+        if isinstance(key, str) and is_sensitive_key(key) and value not in (None, ""):
+            masked[key] = SECRET if not isinstance(value, Mapping) else mask_labels(value)
+        else:
+            masked[key] = _mask_value(value)
+    return masked
