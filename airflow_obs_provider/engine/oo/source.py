@@ -1,0 +1,162 @@
+"""Reading one window of one OpenObserve stream: the interface every reader implements.
+
+Consumers (aggregation, pattern mining) use only this module::
+
+    from airflow_obs_provider.engine.oo.source import OOReadError, SourceSecrets, open_source
+
+    src = open_source(tenant.source, base_dir=config.base_dir, secrets=SourceSecrets.from_env())
+    for stream in src.streams("metrics"):              # sorted stream names of that type
+        got = src.read("metrics", stream, window.start_us, window.end_us)
+        got.table        # pyarrow.Table: rows with start_us <= _timestamp < end_us (int64 µs)
+        got.object_keys  # bucket keys (or file ids) actually read: store them in oo_locator
+        got.records      # == got.table.num_rows
+        src.ui_url("metrics", stream, window.start_us, window.end_us, sql)  # OO UI link or None
+
+Source blocks (``tenants[].source`` in the YAML; credentials are never in YAML):
+
+- ``{kind: local, path: DIR, org: ORG, file_list?: bool}``: a folder in the bucket layout
+  (``DIR/files/{org}/{type}/{stream}/YYYY/MM/DD/HH/...parquet``); relative to ``base_dir``.
+- ``{kind: s3, bucket: B, prefix?: P, org: ORG, endpoint_url?: URL, region?: R, file_list?: bool}``;
+  keys and endpoint from :class:`SourceSecrets` (the endpoint in YAML wins over the secret's).
+- ``{kind: api, org: ORG, base_url?: URL, page_size?: N, partitions?: bool, verify?: bool}``;
+  user/password (an OO service account) and the URL from :class:`SourceSecrets`.
+- any kind may add ``ui_base_url`` (the OO web UI) for :meth:`OOSource.ui_url`.
+
+Bucket kinds select files from OO's ``file_list`` table when ``secrets.file_list_url`` is set
+(``file_list: false`` opts out; ``file_list: true`` without a URL is a configuration error);
+otherwise they list hour prefixes and warn that compaction leftovers may be counted twice.
+
+Columns are normalised (see :mod:`.schema`): ``_timestamp`` int64 µs always; traces
+``start_time``/``end_time`` int64 ns, ``duration`` int64 µs, ``span_kind``/``span_status``
+strings; metrics ``value`` float64, ``le``/``is_monotonic`` strings; logs ``severity`` string;
+any other column keeps its type, or becomes a string when files disagree. Optional columns
+may be absent from a window: use :func:`.schema.ensure_columns` before referring to them.
+
+Every failure to read (corrupt Parquet, missing object, refused credentials, API errors,
+partial or shortened API results) raises :class:`OOReadError` naming the stream, the key or
+request and the cause, never a secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+STREAM_TYPES = ("logs", "metrics", "traces")
+
+
+class OOReadError(RuntimeError):
+    """Data of a stream could not be read; the message names the stream, key/request and cause."""
+
+
+class SourceConfigError(ValueError):
+    """A tenant's ``source:`` block is missing a key or holds a bad value."""
+
+
+def _env(*names: str) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class SourceSecrets:
+    """Credentials and endpoints: from env vars (CLI) or Airflow connections (operators), never YAML."""
+
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = field(default=None, repr=False)
+    s3_session_token: str | None = field(default=None, repr=False)
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    api_base_url: str | None = None
+    api_user: str | None = None
+    api_password: str | None = field(default=None, repr=False)
+    api_verify: bool = True
+    file_list_url: str | None = field(default=None, repr=False)  # OO's metadata DB holding file_list
+
+    @classmethod
+    def from_env(cls) -> SourceSecrets:
+        verify = (_env("OO_API_VERIFY") or "true").strip().lower() not in ("0", "false", "no")
+        return cls(
+            s3_access_key_id=_env("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+            s3_secret_access_key=_env("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+            s3_session_token=_env("S3_SESSION_TOKEN", "AWS_SESSION_TOKEN"),
+            s3_endpoint_url=_env("S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+            s3_region=_env("S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+            api_base_url=_env("OO_API_URL"),
+            api_user=_env("OO_API_USER"),
+            api_password=_env("OO_API_PASSWORD"),
+            api_verify=verify,
+            file_list_url=_env("OO_FILE_LIST_URL"),
+        )
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Values that must never appear in a message (used to scrub third-party error texts)."""
+        return tuple(v for v in (self.s3_secret_access_key, self.s3_session_token, self.api_password) if v)
+
+
+@dataclass(frozen=True)
+class StreamRead:
+    stream_type: str
+    stream: str
+    table: pa.Table  # rows with start_us <= _timestamp < end_us, columns normalised
+    object_keys: tuple[str, ...]  # keys / file ids read (for oo_locator)
+    records: int
+
+
+class OOSource(Protocol):
+    kind: str
+    org: str
+
+    def streams(self, stream_type: str) -> list[str]: ...
+
+    def read(self, stream_type: str, stream: str, start_us: int, end_us: int) -> StreamRead: ...
+
+    def ui_url(self, stream_type: str, stream: str, start_us: int, end_us: int, sql: str) -> str | None: ...
+
+
+def check_stream_type(stream_type: str) -> None:
+    if stream_type not in STREAM_TYPES:
+        raise ValueError(f"stream type must be one of {STREAM_TYPES}, got {stream_type!r}")
+
+
+def open_source(source: Mapping[str, Any], *, base_dir: Path | None = None,
+                secrets: SourceSecrets | None = None) -> OOSource:
+    """Build the reader a tenant's ``source:`` block asks for."""
+    if not isinstance(source, Mapping):
+        raise SourceConfigError("source must be a mapping with a 'kind' (local, s3 or api)")
+    kind = source.get("kind")
+    secrets = secrets or SourceSecrets()
+    if kind in ("local", "s3"):
+        from airflow_obs_provider.engine.oo.bucket import open_bucket_source
+
+        return open_bucket_source(source, base_dir=base_dir, secrets=secrets)
+    if kind == "api":
+        from airflow_obs_provider.engine.oo.api import open_api_source
+
+        return open_api_source(source, secrets=secrets)
+    raise SourceConfigError(f"source.kind must be local, s3 or api (got {kind!r})")
+
+
+def oo_ui_url(ui_base_url: str | None, org: str, stream_type: str, stream: str, start_us: int, end_us: int,
+              sql: str) -> str | None:
+    """A link to OO's web UI that reruns ``sql`` over the window (traces have their own page)."""
+    if not ui_base_url:
+        return None
+    import base64
+    from urllib.parse import urlencode
+
+    page = "traces" if stream_type == "traces" else "logs"
+    params = {
+        "stream_type": stream_type, "stream": stream, "from": str(start_us), "to": str(end_us),
+        "refresh": "0", "sql_mode": "true", "query": base64.b64encode(sql.encode()).decode(),
+        "org_identifier": org,
+    }
+    return f"{ui_base_url.rstrip('/')}/web/{page}?{urlencode(params)}"
