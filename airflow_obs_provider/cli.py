@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bootstrap", help="create or upgrade the schema (idempotent)")
     _pg(p)
+    p.add_argument("--skip-extension", action="append", default=[], metavar="NAME",
+                   help="an optional extension not to create (timescaledb, age, vector, pg_trgm, btree_gist)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser("gen-oo-data", help="write realistic demo data in OpenObserve's bucket layout")
     p.add_argument("--out", required=True, help="a folder, or s3://bucket/prefix")

@@ -1,0 +1,429 @@
+-- Observability ETL Suite: schema bootstrap (design §3, CONTRACT names).
+--
+-- Idempotent: every statement is "create if absent", so a second run changes
+-- nothing. Runs as ONE transaction (the caller, obs-etl bootstrap, commits).
+-- Optional extensions (timescaledb, age, vector, and the contrib modules
+-- pg_trgm / btree_gist) are created only when the server offers them and the
+-- role may create them; whatever is skipped is announced with a NOTICE that
+-- starts with "obs-bootstrap:" so callers can report it. Without an extension
+-- the schema degrades: plain tables instead of hypertables, real[] embeddings
+-- without HNSW, no AGE graph, no trigram index, no EXCLUDE constraint.
+--
+-- Session settings read here (all optional):
+--   obs.skip_extensions  comma-separated extensions NOT to create (e.g. 'timescaledb,age')
+
+-- Two concurrent bootstraps of one database wait for each other instead of racing.
+SELECT pg_advisory_xact_lock(hashtextextended('obs-etl bootstrap', 0));
+
+-- ---------------------------------------------------------------------------
+-- Extensions
+-- ---------------------------------------------------------------------------
+DO $obs$
+DECLARE
+  ext text;
+  reason text;
+  skip text[] := string_to_array(replace(coalesce(current_setting('obs.skip_extensions', true), ''), ' ', ''), ',');
+  is_super boolean := (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
+  is_trusted boolean;
+BEGIN
+  FOREACH ext IN ARRAY ARRAY['pg_trgm', 'btree_gist', 'timescaledb', 'vector', 'age'] LOOP
+    CONTINUE WHEN EXISTS (SELECT 1 FROM pg_extension WHERE extname = ext);
+    reason := NULL;
+    SELECT bool_or(v.trusted) INTO is_trusted
+      FROM pg_available_extension_versions v WHERE v.name = ext;
+    IF ext = ANY (skip) THEN
+      reason := 'disabled by obs.skip_extensions';
+    ELSIF is_trusted IS NULL THEN
+      reason := 'not available on this server';
+    ELSIF NOT is_super AND NOT is_trusted THEN
+      reason := 'not a trusted extension and role ' || current_user || ' is not a superuser';
+    ELSE
+      BEGIN
+        EXECUTE format('CREATE EXTENSION IF NOT EXISTS %I', ext);
+      EXCEPTION WHEN OTHERS THEN
+        reason := 'CREATE EXTENSION failed: ' || SQLERRM;
+      END;
+    END IF;
+    IF reason IS NOT NULL THEN
+      RAISE NOTICE 'obs-bootstrap: skipped extension %: %', ext, reason;
+    END IF;
+  END LOOP;
+END
+$obs$;
+
+-- ---------------------------------------------------------------------------
+-- Schema version
+-- ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS obs_schema_version (
+  version     integer PRIMARY KEY,
+  description text NOT NULL,
+  applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- ---------------------------------------------------------------------------
+-- Dimensions
+-- ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS dim_tenant (
+  id         bigserial PRIMARY KEY,
+  code       text NOT NULL UNIQUE,
+  name       text,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS dim_resource (
+  id         bigserial PRIMARY KEY,
+  tenant_id  bigint NOT NULL REFERENCES dim_tenant (id),
+  urn        text NOT NULL,
+  type       text,
+  labels     jsonb NOT NULL DEFAULT '{}'::jsonb,
+  first_seen timestamptz,
+  last_seen  timestamptz,
+  CONSTRAINT dim_resource_tenant_urn_key UNIQUE (tenant_id, urn)
+);
+CREATE INDEX IF NOT EXISTS dim_resource_labels_gin ON dim_resource USING gin (labels);
+
+-- Where the raw records of one stream and window live in OpenObserve.
+CREATE TABLE IF NOT EXISTS oo_locator (
+  id           bigserial PRIMARY KEY,
+  tenant_id    bigint NOT NULL REFERENCES dim_tenant (id),
+  stream_type  text NOT NULL,
+  stream       text NOT NULL,
+  window_from  timestamptz NOT NULL,
+  window_to    timestamptz NOT NULL,
+  sql_hint     text,
+  ui_url       text,
+  object_keys  jsonb NOT NULL DEFAULT '[]'::jsonb,
+  record_count bigint,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT oo_locator_window_key UNIQUE (tenant_id, stream_type, stream, window_from, window_to)
+);
+
+-- ---------------------------------------------------------------------------
+-- Facts (hypertables on bucket when timescaledb is present)
+-- ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS metric_1m (
+  bucket      timestamptz NOT NULL,
+  tenant_id   bigint NOT NULL REFERENCES dim_tenant (id),
+  resource_id bigint NOT NULL REFERENCES dim_resource (id),
+  metric      text NOT NULL,
+  kind        text,
+  avg         double precision,
+  max         double precision,
+  p95         double precision,
+  min         double precision,
+  count       bigint,
+  sum         double precision,
+  locator_id  bigint,
+  CONSTRAINT metric_1m_pkey PRIMARY KEY (bucket, tenant_id, resource_id, metric)
+);
+
+CREATE TABLE IF NOT EXISTS service_call_5m (
+  bucket     timestamptz NOT NULL,
+  tenant_id  bigint NOT NULL REFERENCES dim_tenant (id),
+  src_id     bigint NOT NULL REFERENCES dim_resource (id),
+  dst_id     bigint NOT NULL REFERENCES dim_resource (id),
+  calls      bigint NOT NULL DEFAULT 0,
+  errors     bigint NOT NULL DEFAULT 0,
+  rps        double precision,
+  err_rate   double precision,
+  p50_ms     double precision,
+  p95_ms     double precision,
+  locator_id bigint,
+  CONSTRAINT service_call_5m_pkey PRIMARY KEY (bucket, tenant_id, src_id, dst_id)
+);
+
+CREATE TABLE IF NOT EXISTS log_pattern (
+  tenant_id   bigint NOT NULL REFERENCES dim_tenant (id),
+  fingerprint text NOT NULL,
+  template    text NOT NULL,
+  severity    text,
+  first_seen  timestamptz,
+  last_seen   timestamptz,
+  sample      text,
+  CONSTRAINT log_pattern_pkey PRIMARY KEY (tenant_id, fingerprint)
+);
+
+-- Templates generalise as Drain learns: old fingerprints point at their successor.
+CREATE TABLE IF NOT EXISTS log_pattern_alias (
+  tenant_id       bigint NOT NULL REFERENCES dim_tenant (id),
+  old_fingerprint text NOT NULL,
+  new_fingerprint text NOT NULL,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT log_pattern_alias_pkey PRIMARY KEY (tenant_id, old_fingerprint)
+);
+
+CREATE TABLE IF NOT EXISTS log_miner_state (
+  tenant_id      bigint PRIMARY KEY REFERENCES dim_tenant (id),
+  config_version text,
+  state          bytea,
+  updated_at     timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS log_pattern_5m (
+  bucket      timestamptz NOT NULL,
+  tenant_id   bigint NOT NULL REFERENCES dim_tenant (id),
+  resource_id bigint NOT NULL REFERENCES dim_resource (id),
+  fingerprint text NOT NULL,
+  count       bigint NOT NULL DEFAULT 0,
+  count_error bigint NOT NULL DEFAULT 0,
+  locator_id  bigint,
+  CONSTRAINT log_pattern_5m_pkey PRIMARY KEY (bucket, tenant_id, resource_id, fingerprint)
+);
+
+DO $obs$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
+    RAISE NOTICE 'obs-bootstrap: skipped feature hypertables: timescaledb is not installed (plain tables)';
+    RETURN;
+  END IF;
+  -- migrate_data converts tables created earlier without timescaledb.
+  PERFORM create_hypertable('metric_1m', by_range('bucket', INTERVAL '1 day'),
+                            if_not_exists => true, migrate_data => true);
+  PERFORM create_hypertable('service_call_5m', by_range('bucket', INTERVAL '7 days'),
+                            if_not_exists => true, migrate_data => true);
+  PERFORM create_hypertable('log_pattern_5m', by_range('bucket', INTERVAL '7 days'),
+                            if_not_exists => true, migrate_data => true);
+END
+$obs$;
+
+DO $obs$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+    CREATE INDEX IF NOT EXISTS log_pattern_template_trgm ON log_pattern USING gin (template gin_trgm_ops);
+  ELSE
+    RAISE NOTICE 'obs-bootstrap: skipped feature trigram_index: pg_trgm is not installed';
+  END IF;
+END
+$obs$;
+
+-- ---------------------------------------------------------------------------
+-- Topology: one row per interval in which an edge existed.
+-- ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS topo_edge_time (
+  id        bigserial PRIMARY KEY,
+  tenant_id bigint NOT NULL REFERENCES dim_tenant (id),
+  src_id    bigint NOT NULL REFERENCES dim_resource (id),
+  dst_id    bigint NOT NULL REFERENCES dim_resource (id),
+  edge_type text NOT NULL,
+  source    text NOT NULL,
+  valid     tstzrange NOT NULL CHECK (NOT isempty(valid)),
+  props     jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+
+DO $obs$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'topo_edge_time_no_overlap'
+                                           AND conrelid = 'topo_edge_time'::regclass) THEN
+    RETURN;
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'btree_gist') THEN
+    ALTER TABLE topo_edge_time ADD CONSTRAINT topo_edge_time_no_overlap EXCLUDE USING gist (
+      tenant_id WITH =, src_id WITH =, dst_id WITH =, edge_type WITH =, source WITH =, valid WITH &&);
+  ELSE
+    -- Without btree_gist a range-only GiST index still serves "as of" queries.
+    CREATE INDEX IF NOT EXISTS topo_edge_time_valid_gist ON topo_edge_time USING gist (valid);
+    RAISE NOTICE 'obs-bootstrap: skipped feature exclude_constraint: btree_gist is not installed';
+  END IF;
+END
+$obs$;
+CREATE INDEX IF NOT EXISTS topo_edge_time_open_idx ON topo_edge_time (tenant_id, src_id, dst_id)
+  WHERE upper_inf(valid);
+
+-- ---------------------------------------------------------------------------
+-- Knowledge base (runbooks) with embeddings
+-- ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS kb_doc (
+  id         bigserial PRIMARY KEY,
+  tenant_id  bigint NOT NULL REFERENCES dim_tenant (id),
+  title      text NOT NULL,
+  body       text,
+  source_uri text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+DO $obs$
+DECLARE
+  has_vector boolean := EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector');
+BEGIN
+  IF to_regclass('kb_chunk') IS NULL THEN
+    EXECUTE format($ddl$
+      CREATE TABLE kb_chunk (
+        id        bigserial PRIMARY KEY,
+        tenant_id bigint NOT NULL REFERENCES dim_tenant (id),
+        doc_id    bigint NOT NULL REFERENCES kb_doc (id) ON DELETE CASCADE,
+        chunk_no  integer NOT NULL,
+        text      text NOT NULL,
+        embedding %s,
+        CONSTRAINT kb_chunk_doc_chunk_key UNIQUE (doc_id, chunk_no)
+      )$ddl$, CASE WHEN has_vector THEN 'vector(384)' ELSE 'real[]' END);
+  ELSIF has_vector AND (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                         WHERE attrelid = 'kb_chunk'::regclass AND attname = 'embedding') = 'real[]' THEN
+    -- pgvector arrived after a degraded bootstrap: upgrade the column in place.
+    ALTER TABLE kb_chunk ALTER COLUMN embedding TYPE vector(384) USING embedding::vector(384);
+  END IF;
+  IF has_vector THEN
+    CREATE INDEX IF NOT EXISTS kb_chunk_embedding_hnsw ON kb_chunk USING hnsw (embedding vector_cosine_ops);
+  ELSE
+    RAISE NOTICE 'obs-bootstrap: skipped feature hnsw_index: vector is not installed (kb_chunk.embedding is real[])';
+  END IF;
+END
+$obs$;
+CREATE INDEX IF NOT EXISTS kb_chunk_tenant_doc_idx ON kb_chunk (tenant_id, doc_id);
+
+-- ---------------------------------------------------------------------------
+-- Events and their evidence
+-- ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS event_envelope (
+  id        bigserial PRIMARY KEY,
+  tenant_id bigint NOT NULL REFERENCES dim_tenant (id),
+  kind      text NOT NULL,
+  time      timestamptz NOT NULL,
+  payload   jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+CREATE INDEX IF NOT EXISTS event_envelope_time_idx ON event_envelope (time DESC);
+CREATE INDEX IF NOT EXISTS event_envelope_tenant_time_idx ON event_envelope (tenant_id, time DESC);
+
+-- Polymorphic links: a Postgres row (table + key, hashed for uniqueness) and/or an OO locator.
+CREATE TABLE IF NOT EXISTS evidence_link (
+  id           bigserial PRIMARY KEY,
+  tenant_id    bigint NOT NULL REFERENCES dim_tenant (id),
+  event_id     bigint NOT NULL REFERENCES event_envelope (id) ON DELETE CASCADE,
+  dim          text NOT NULL,
+  ref_pg_table text,
+  ref_pg_key   jsonb,
+  ref_pg_hash  text NOT NULL DEFAULT '',
+  ref_oo       bigint REFERENCES oo_locator (id) ON DELETE SET NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS evidence_link_ref_key
+  ON evidence_link (event_id, dim, ref_pg_hash, coalesce(ref_oo, 0));
+
+-- ---------------------------------------------------------------------------
+-- Ledger: one row per (job, tenant, window), every attempt counted.
+-- ---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS etl_job_run (
+  id          bigserial PRIMARY KEY,
+  job         text NOT NULL,
+  tenant_id   bigint NOT NULL REFERENCES dim_tenant (id),
+  window_from timestamptz NOT NULL,
+  window_to   timestamptz NOT NULL,
+  status      text NOT NULL CHECK (status IN ('queued', 'running', 'success', 'failed', 'skipped')),
+  attempts    integer NOT NULL DEFAULT 0,
+  rows_in     bigint,
+  rows_out    bigint,
+  started_at  timestamptz,
+  finished_at timestamptz,
+  duration_ms double precision,
+  error       text,
+  dag_id      text,
+  run_id      text,
+  try_number  integer,
+  details     jsonb NOT NULL DEFAULT '{}'::jsonb,
+  updated_at  timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT etl_job_run_window_key UNIQUE (job, tenant_id, window_from, window_to),
+  CONSTRAINT etl_job_run_window_order CHECK (window_from < window_to)
+);
+CREATE INDEX IF NOT EXISTS etl_job_run_status_idx ON etl_job_run (status, updated_at DESC)
+  WHERE status IN ('failed', 'running');
+
+-- ---------------------------------------------------------------------------
+-- Row-level security by tenant (off until an operator runs obs_enable_rls()).
+-- A scoped session runs: SET obs.tenant_id = '<dim_tenant.id>'. Without it a
+-- policed role sees no rows. Table owners bypass RLS unless forced; superusers always do.
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION obs_tenant_tables() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT ARRAY['dim_tenant', 'dim_resource', 'oo_locator', 'metric_1m', 'service_call_5m', 'log_pattern',
+               'log_pattern_alias', 'log_miner_state', 'log_pattern_5m', 'topo_edge_time', 'kb_doc',
+               'kb_chunk', 'event_envelope', 'evidence_link', 'etl_job_run']
+$fn$;
+
+CREATE OR REPLACE FUNCTION obs_current_tenant() RETURNS bigint
+LANGUAGE sql STABLE AS $fn$
+  SELECT nullif(current_setting('obs.tenant_id', true), '')::bigint
+$fn$;
+
+DO $obs$
+DECLARE
+  t text;
+  col text;
+BEGIN
+  FOREACH t IN ARRAY obs_tenant_tables() LOOP
+    CONTINUE WHEN EXISTS (SELECT 1 FROM pg_policy
+                           WHERE polrelid = t::regclass AND polname = 'obs_tenant_isolation');
+    col := CASE WHEN t = 'dim_tenant' THEN 'id' ELSE 'tenant_id' END;
+    EXECUTE format('CREATE POLICY obs_tenant_isolation ON %I USING (%I = obs_current_tenant()) '
+                   'WITH CHECK (%I = obs_current_tenant())', t, col, col);
+  END LOOP;
+END
+$obs$;
+
+CREATE OR REPLACE FUNCTION obs_enable_rls(force_for_owner boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  t text;
+BEGIN
+  FOREACH t IN ARRAY obs_tenant_tables() LOOP
+    EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+    IF force_for_owner THEN
+      EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+    END IF;
+  END LOOP;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION obs_disable_rls() RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  t text;
+BEGIN
+  FOREACH t IN ARRAY obs_tenant_tables() LOOP
+    EXECUTE format('ALTER TABLE %I NO FORCE ROW LEVEL SECURITY', t);
+    EXECUTE format('ALTER TABLE %I DISABLE ROW LEVEL SECURITY', t);
+  END LOOP;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------
+-- AGE graph obs_graph: (:Resource)-[:CALLS]->(:Resource)
+-- ---------------------------------------------------------------------------
+DO $obs$
+DECLARE
+  saved_path text := current_setting('search_path');
+  gid oid;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'age') THEN
+    RAISE NOTICE 'obs-bootstrap: skipped feature age_graph: age is not installed';
+    RETURN;
+  END IF;
+  BEGIN
+    BEGIN
+      LOAD 'age';
+    EXCEPTION WHEN OTHERS THEN
+      NULL;  -- non-superusers may not LOAD; shared_preload_libraries has loaded it already
+    END;
+    PERFORM set_config('search_path', 'ag_catalog, "$user", public', true);
+    SELECT graphid INTO gid FROM ag_catalog.ag_graph WHERE name = 'obs_graph';
+    IF gid IS NULL THEN
+      PERFORM ag_catalog.create_graph('obs_graph');
+      SELECT graphid INTO gid FROM ag_catalog.ag_graph WHERE name = 'obs_graph';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ag_catalog.ag_label WHERE graph = gid AND name = 'Resource') THEN
+      PERFORM ag_catalog.create_vlabel('obs_graph', 'Resource');
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ag_catalog.ag_label WHERE graph = gid AND name = 'CALLS') THEN
+      PERFORM ag_catalog.create_elabel('obs_graph', 'CALLS');
+    END IF;
+  EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'obs-bootstrap: skipped feature age_graph: %', SQLERRM;
+  END;
+  PERFORM set_config('search_path', saved_path, true);
+END
+$obs$;
+
+-- ---------------------------------------------------------------------------
+-- Seed data and the schema version record
+-- ---------------------------------------------------------------------------
+INSERT INTO dim_tenant (code, name) VALUES ('default', 'Default tenant') ON CONFLICT (code) DO NOTHING;
+INSERT INTO obs_schema_version (version, description) VALUES (1, 'initial schema (design §3)')
+  ON CONFLICT (version) DO NOTHING;
