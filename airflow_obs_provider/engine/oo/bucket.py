@@ -1,0 +1,238 @@
+"""The bucket reader: OO's Parquet files in a local folder or on S3, one window of one stream.
+
+Files come from OO's ``file_list`` (authoritative) or from listing the hour prefixes; each
+is pruned by its footer ``min_ts``/``max_ts`` and by row-group ``_timestamp`` statistics,
+so only overlapping row groups are read. Rows are then cut to ``[start_us, end_us)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from airflow_obs_provider.engine.oo.file_list import FileListError, select_files
+from airflow_obs_provider.engine.oo.layout import LayoutError, hour_prefix, hours_covering, parse_key
+from airflow_obs_provider.engine.oo.schema import SchemaError, normalise
+from airflow_obs_provider.engine.oo.source import (
+    OOReadError,
+    SourceConfigError,
+    SourceSecrets,
+    StreamRead,
+    check_stream_type,
+    oo_ui_url,
+)
+from airflow_obs_provider.engine.oo.storage import Storage, s3_filesystem
+
+log = logging.getLogger(__name__)
+
+_KNOWN_KEYS = {
+    "local": {"kind", "path", "org", "file_list", "ui_base_url", "threads"},
+    "s3": {"kind", "bucket", "prefix", "org", "endpoint_url", "region", "file_list", "ui_base_url", "threads"},
+}
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    key: str
+    min_ts: int | None = None  # known from file_list; otherwise read from the footer
+    max_ts: int | None = None
+
+
+def _footer_ts(pf: pq.ParquetFile) -> tuple[int | None, int | None]:
+    meta = pf.metadata.metadata or {}
+    try:
+        return int(meta[b"min_ts"]), int(meta[b"max_ts"])
+    except (KeyError, ValueError):
+        return None, None
+
+
+def _row_groups(pf: pq.ParquetFile, start_us: int, end_us: int) -> list[int]:
+    """Row groups whose ``_timestamp`` statistics meet the window (all when there are none)."""
+    leaves = pf.metadata.schema.names
+    col = leaves.index("_timestamp") if "_timestamp" in leaves else None
+    keep = []
+    for i in range(pf.metadata.num_row_groups):
+        stats = pf.metadata.row_group(i).column(col).statistics if col is not None else None
+        if stats is not None and stats.has_min_max:
+            if int(stats.max) < start_us or int(stats.min) >= end_us:
+                continue
+        keep.append(i)
+    return keep
+
+
+class BucketSource:
+    """Reader over the bucket layout (``kind`` is ``local`` or ``s3``)."""
+
+    def __init__(self, kind: str, org: str, storage: Storage, *, file_list_url: str | None = None,
+                 ui_base_url: str | None = None, scrub: tuple[str, ...] = (), threads: int = 8) -> None:
+        self.kind = kind
+        self.org = org
+        self.storage = storage
+        self.file_list_url = file_list_url
+        self.ui_base_url = ui_base_url
+        self._scrub = scrub
+        self._threads = max(1, threads)
+        self._warned_listing = False
+
+    # -- errors ------------------------------------------------------------------------------
+    def _clean(self, text: str) -> str:
+        for secret in self._scrub:
+            text = text.replace(secret, "***")
+        return text
+
+    def _error(self, stream_type: str, stream: str, key: str, exc: BaseException) -> OOReadError:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, FileNotFoundError):
+            cause = f"object not found ({cause})"
+        elif isinstance(exc, pa.ArrowInvalid):
+            cause = f"not a readable Parquet file ({cause})"
+        return OOReadError(self._clean(
+            f"{self.kind} source {self.storage.display}: stream {stream_type}/{stream}: "
+            f"cannot read {key}: {cause}"))
+
+    # -- selection -----------------------------------------------------------------------------
+    def streams(self, stream_type: str) -> list[str]:
+        check_stream_type(stream_type)
+        prefix = f"files/{self.org}/{stream_type}"
+        try:
+            return self.storage.list_dirs(prefix)
+        except OSError as exc:
+            raise self._error(stream_type, "*", prefix + "/", exc) from None
+
+    def _listed(self, stream_type: str, stream: str, start_us: int, end_us: int) -> list[_Candidate]:
+        if not self._warned_listing:
+            log.warning("%s: selecting files by listing hour prefixes (no OO file_list configured): files that "
+                        "compaction replaced stay ~2h in the bucket and may be counted twice; set a file_list "
+                        "URL to avoid it", self.storage.display)
+            self._warned_listing = True
+        hours = list(hours_covering(start_us, end_us))
+        if stream_type == "metrics":  # OO < 0.20 wrote metrics daily, all under hour 00
+            hours += [h.replace(hour=0) for h in hours if h.replace(hour=0) not in hours]
+        found = []
+        for hour in sorted(set(hours)):
+            prefix = hour_prefix(self.org, stream_type, stream, hour)
+            try:
+                listed = self.storage.list_files(prefix)
+            except OSError as exc:
+                raise self._error(stream_type, stream, prefix, exc) from None
+            for f in listed:
+                try:
+                    parsed = parse_key(f.key)
+                except LayoutError as exc:
+                    log.warning("skipping %s: %s", f.key, exc)
+                    continue
+                if not parsed.is_parquet:
+                    log.warning("skipping non-Parquet file %s (only Parquet is read)", f.key)
+                    continue
+                found.append(_Candidate(f.key))
+        return found
+
+    def _from_file_list(self, stream_type: str, stream: str, start_us: int, end_us: int) -> list[_Candidate]:
+        assert self.file_list_url
+        try:
+            entries = select_files(self.file_list_url, self.org, stream_type, stream, start_us, end_us)
+        except FileListError as exc:
+            raise OOReadError(self._clean(f"stream {stream_type}/{stream}: {exc}")) from None
+        out = []
+        for e in entries:
+            if not e.key.endswith(".parquet"):
+                log.warning("skipping non-Parquet file %s (only Parquet is read)", e.key)
+                continue
+            out.append(_Candidate(e.key, e.min_ts, e.max_ts))
+        return out
+
+    # -- reading -------------------------------------------------------------------------------
+    def _read_one(self, stream_type: str, stream: str, c: _Candidate, start_us: int,
+                  end_us: int) -> pa.Table | None:
+        """The file's rows inside the window, or None when pruned without reading data."""
+        if c.min_ts is not None and c.max_ts is not None and (c.max_ts < start_us or c.min_ts >= end_us):
+            return None
+        try:
+            with self.storage.open(c.key) as fh:
+                pf = pq.ParquetFile(fh)
+                lo, hi = _footer_ts(pf)
+                if lo is not None and hi is not None and (hi < start_us or lo >= end_us):
+                    return None
+                if "_timestamp" not in pf.schema_arrow.names:
+                    raise OOReadError(f"{self.storage.display}: stream {stream_type}/{stream}: {c.key} has no "
+                                      "_timestamp column")
+                groups = _row_groups(pf, start_us, end_us)
+                if not groups:
+                    return None
+                table = pf.read_row_groups(groups)
+        except OOReadError:
+            raise
+        except (OSError, pa.ArrowException) as exc:
+            raise self._error(stream_type, stream, c.key, exc) from None
+        ts = pc.cast(table.column("_timestamp"), pa.int64())
+        return table.filter(pc.and_(pc.greater_equal(ts, start_us), pc.less(ts, end_us)))
+
+    def read(self, stream_type: str, stream: str, start_us: int, end_us: int) -> StreamRead:
+        check_stream_type(stream_type)
+        if end_us <= start_us:
+            raise ValueError(f"empty window [{start_us}, {end_us}) for {stream_type}/{stream}")
+        select = self._from_file_list if self.file_list_url else self._listed
+        candidates = sorted(select(stream_type, stream, start_us, end_us), key=lambda c: c.key)
+        if self._threads > 1 and len(candidates) > 1:
+            with ThreadPoolExecutor(min(self._threads, len(candidates))) as pool:
+                results = list(pool.map(lambda c: self._read_one(stream_type, stream, c, start_us, end_us),
+                                        candidates))
+        else:
+            results = [self._read_one(stream_type, stream, c, start_us, end_us) for c in candidates]
+        read = [(c.key, t) for c, t in zip(candidates, results, strict=True) if t is not None]
+        try:
+            table = normalise([t for _, t in read], stream_type)
+        except SchemaError as exc:
+            raise OOReadError(f"{self.storage.display}: stream {stream_type}/{stream}: {exc}") from None
+        log.debug("%s/%s [%d, %d): %d of %d files read, %d rows", stream_type, stream, start_us, end_us,
+                  len(read), len(candidates), table.num_rows)
+        return StreamRead(stream_type, stream, table, tuple(k for k, _ in read), table.num_rows)
+
+    def ui_url(self, stream_type: str, stream: str, start_us: int, end_us: int, sql: str) -> str | None:
+        return oo_ui_url(self.ui_base_url, self.org, stream_type, stream, start_us, end_us, sql)
+
+    def __repr__(self) -> str:
+        return f"BucketSource({self.kind}, {self.storage.display}, org={self.org!r})"
+
+
+def _require(source: Mapping[str, Any], key: str) -> str:
+    value = source.get(key)
+    if not value or not isinstance(value, str):
+        raise SourceConfigError(f"source.{key} is required for kind {source.get('kind')!r}")
+    return value
+
+
+def open_bucket_source(source: Mapping[str, Any], *, base_dir: Path | None,
+                       secrets: SourceSecrets) -> BucketSource:
+    kind = str(source.get("kind"))
+    unknown = set(source) - _KNOWN_KEYS[kind]
+    if unknown:
+        raise SourceConfigError(f"source keys {sorted(unknown)} are not known for kind {kind!r} "
+                                f"(known: {sorted(_KNOWN_KEYS[kind])}); credentials belong in connections/env")
+    org = _require(source, "org")
+    use_file_list = source.get("file_list")
+    if use_file_list is True and not secrets.file_list_url:
+        raise SourceConfigError("source.file_list is true but no file_list URL (OO's metadata DB) is configured: "
+                                "set OO_FILE_LIST_URL or the operator's file-list connection")
+    file_list_url = secrets.file_list_url if use_file_list is not False else None
+    if kind == "local":
+        path = Path(_require(source, "path")).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.is_dir():
+            raise SourceConfigError(f"source.path {path} is not a folder")
+        storage = Storage.local(path)
+    else:
+        fs = s3_filesystem(secrets, source.get("endpoint_url"), source.get("region"))
+        storage = Storage.s3(_require(source, "bucket"), str(source.get("prefix") or ""), fs)
+    return BucketSource(kind, org, storage, file_list_url=file_list_url, ui_base_url=source.get("ui_base_url"),
+                        scrub=secrets.secret_values(), threads=int(source.get("threads", 8)))
+

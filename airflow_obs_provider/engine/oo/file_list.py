@@ -1,0 +1,66 @@
+"""OO's authoritative list of live files (its metadata DB's ``file_list`` table).
+
+Selecting files here, exactly as OpenObserve does, avoids counting compaction leftovers
+twice: merged-away files stay in the bucket for ~2 h but are ``deleted`` here.
+``url`` is the metadata DB: ``postgresql://...`` or ``sqlite:///path/to/metadata.sqlite``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_obs_provider.engine.oo.layout import file_list_stream
+
+# Only the table name is fixed; every value is a parameter.
+_SELECT = ("SELECT date, file, min_ts, max_ts, records FROM file_list"
+           " WHERE stream = {p} AND deleted = false AND max_ts >= {p} AND min_ts <= {p}"
+           " ORDER BY date, file")
+
+
+class FileListError(RuntimeError):
+    """OO's metadata DB could not be queried; the message never holds a password."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    key: str  # files/{org}/{type}/{stream}/{date}/{file}
+    min_ts: int
+    max_ts: int
+    records: int
+
+
+def _sqlite_path(url: str) -> str | None:
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///"):] if url.startswith("sqlite:////") else url[len("sqlite://"):]
+    return None
+
+
+def _query(url: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    from airflow_obs_provider.engine.db import DatabaseError, connect, redact_url
+
+    path = _sqlite_path(url)
+    try:
+        if path is not None:
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as lite:
+                return list(lite.execute(_SELECT.format(p="?"), params))
+        conn = connect(url, application_name="obs-etl-file-list")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(_SELECT.format(p="%s"), params)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+    except DatabaseError as exc:
+        raise FileListError(str(exc)) from None
+    except Exception as exc:  # sqlite3/psycopg2 errors: name the DB, not its password
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FileListError(f"cannot query file_list in {redact_url(url)}: {redact_url(first)}") from None
+
+
+def select_files(url: str, org: str, stream_type: str, stream: str, start_us: int, end_us: int) -> list[FileEntry]:
+    """Live files of a stream meeting the window, selected as OO does (``max_ts >= start AND min_ts <= end``)."""
+    name = file_list_stream(org, stream_type, stream)
+    rows = _query(url, (name, start_us, end_us))
+    return [FileEntry(f"files/{name}/{date}/{file}", int(lo), int(hi), int(n or 0)) for date, file, lo, hi, n in rows]
