@@ -1,0 +1,208 @@
+-- Active service-call graph refresh (issue 5), run by airflow_obs_provider.engine.age_graph.
+--
+-- The file holds named statements: a line "-- name: <section>" starts a section
+-- that runs up to the next such line. Parameters are psycopg2 named
+-- placeholders; user data (urns, tenant ids) only ever travels as parameters.
+-- Every section runs inside the ledger's single window transaction, so a
+-- failure anywhere leaves the graph, the relational table and the applied
+-- state exactly as they were.
+--
+-- Why set-based SQL on AGE's label tables instead of Cypher MERGE: AGE 1.5.0
+-- drops properties when MERGE clauses follow UNWIND (design section 7), and
+-- one parameterised MERGE per edge costs one planner round trip per edge. The
+-- label tables obs_graph."Resource"(id, properties) and
+-- obs_graph."CALLS"(id, start_id, end_id, properties) are ordinary tables whose
+-- id defaults draw from the label sequences, so joins replace 10k MERGEs, and
+-- Cypher reads the result like any other graph data.
+
+-- name: schema
+-- Idempotent; run under a global advisory lock the first time a database sees a refresh.
+-- The graph is the latest state; this row remembers which window end T it shows,
+-- so an older window (catch-up, backfill, clear) cannot move it back in time.
+CREATE TABLE IF NOT EXISTS age_refresh_state (
+  tenant_id    bigint PRIMARY KEY REFERENCES dim_tenant (id),
+  applied_at   timestamptz NOT NULL,
+  graph_mode   text NOT NULL CHECK (graph_mode IN ('age', 'relational')),
+  edges        bigint NOT NULL,
+  updated_at   timestamptz NOT NULL DEFAULT now()
+);
+-- The same active edges as the AGE graph, kept in every mode: plain SQL users
+-- join it, and it is the whole feature on servers without AGE.
+CREATE TABLE IF NOT EXISTS active_call_edge (
+  tenant_id bigint NOT NULL REFERENCES dim_tenant (id),
+  src_id    bigint NOT NULL REFERENCES dim_resource (id),
+  dst_id    bigint NOT NULL REFERENCES dim_resource (id),
+  src_urn   text NOT NULL,
+  dst_urn   text NOT NULL,
+  calls     bigint NOT NULL,
+  errors    bigint NOT NULL,
+  rps       double precision NOT NULL,
+  err_rate  double precision NOT NULL,
+  p95       double precision,
+  last_seen timestamptz NOT NULL,
+  as_of     timestamptz NOT NULL,
+  CONSTRAINT active_call_edge_pkey PRIMARY KEY (tenant_id, src_id, dst_id)
+);
+CREATE INDEX IF NOT EXISTS active_call_edge_dst_idx ON active_call_edge (tenant_id, dst_id);
+
+-- name: schema_age
+-- Lookups by tenant and urn on the label tables, and endpoint indexes for the
+-- orphan check (AGE creates none of these itself).
+CREATE INDEX IF NOT EXISTS obs_resource_tenant_urn_idx ON obs_graph."Resource" (
+  (properties OPERATOR(ag_catalog.->>) 'tenant_id'::text),
+  (properties OPERATOR(ag_catalog.->>) 'urn'::text));
+CREATE INDEX IF NOT EXISTS obs_calls_tenant_idx ON obs_graph."CALLS" (
+  (properties OPERATOR(ag_catalog.->>) 'tenant_id'::text));
+CREATE INDEX IF NOT EXISTS obs_calls_start_idx ON obs_graph."CALLS" (start_id);
+CREATE INDEX IF NOT EXISTS obs_calls_end_idx ON obs_graph."CALLS" (end_id);
+
+-- name: schema_present
+SELECT to_regclass('age_refresh_state') IS NOT NULL AND to_regclass('active_call_edge') IS NOT NULL;
+
+-- name: schema_age_present
+SELECT to_regclass('obs_graph.obs_resource_tenant_urn_idx') IS NOT NULL
+   AND to_regclass('obs_graph.obs_calls_end_idx') IS NOT NULL;
+
+-- name: graph_ready
+SELECT count(*) = 2
+  FROM ag_catalog.ag_label l JOIN ag_catalog.ag_graph g ON g.graphid = l.graph
+ WHERE g.name = 'obs_graph' AND l.name IN ('Resource', 'CALLS');
+
+-- name: lock_schema
+SELECT pg_advisory_xact_lock(hashtextextended('obs-etl age-refresh schema', 0));
+
+-- name: lock_tenant
+-- Two different windows of one tenant must not interleave (the ledger only
+-- serialises duplicates of the same window).
+SELECT pg_advisory_xact_lock(hashtextextended('obs-etl age-refresh tenant ' || %(tenant_id)s::text, 0));
+
+-- name: applied_at
+SELECT applied_at FROM age_refresh_state WHERE tenant_id = %(tenant_id)s;
+
+-- name: active_edges
+-- The truth: one row per (src, dst) with calls in the complete 5-minute buckets
+-- inside [window_from, window_to). Props combine buckets as follows:
+--   calls, errors = sums; rps = calls / covered_seconds (the seconds of the
+--   complete buckets inside the window: 600 for T aligned to 5 minutes);
+--   err_rate = errors / calls; p95 = max of the bucket p95s (conservative: a
+--   true 10-minute p95 never exceeds the largest bucket p95); last_seen = end of
+--   the latest bucket with calls.
+CREATE TEMP TABLE age_active_edge ON COMMIT DROP AS
+SELECT c.src_id, c.dst_id, s.urn AS src_urn, d.urn AS dst_urn,
+       sum(c.calls)::bigint AS calls,
+       sum(c.errors)::bigint AS errors,
+       sum(c.calls)::double precision / %(covered_seconds)s AS rps,
+       sum(c.errors)::double precision / sum(c.calls) AS err_rate,
+       max(c.p95_ms) FILTER (WHERE c.calls > 0) AS p95,
+       max(c.bucket) FILTER (WHERE c.calls > 0) + interval '5 minutes' AS last_seen
+  FROM service_call_5m c
+  JOIN dim_resource s ON s.id = c.src_id AND s.tenant_id = c.tenant_id
+  JOIN dim_resource d ON d.id = c.dst_id AND d.tenant_id = c.tenant_id
+ WHERE c.tenant_id = %(tenant_id)s
+   AND c.bucket >= %(window_from)s
+   AND c.bucket + interval '5 minutes' <= %(window_to)s
+ GROUP BY c.src_id, c.dst_id, s.urn, d.urn
+HAVING sum(c.calls) > 0;
+
+-- name: relational_delete
+DELETE FROM active_call_edge a
+ WHERE a.tenant_id = %(tenant_id)s
+   AND NOT EXISTS (SELECT 1 FROM age_active_edge t WHERE t.src_id = a.src_id AND t.dst_id = a.dst_id);
+
+-- name: relational_upsert
+INSERT INTO active_call_edge AS a (tenant_id, src_id, dst_id, src_urn, dst_urn, calls, errors, rps, err_rate,
+                                   p95, last_seen, as_of)
+SELECT %(tenant_id)s, t.src_id, t.dst_id, t.src_urn, t.dst_urn, t.calls, t.errors, t.rps, t.err_rate,
+       t.p95, t.last_seen, %(window_to)s
+  FROM age_active_edge t
+ON CONFLICT (tenant_id, src_id, dst_id) DO UPDATE
+SET src_urn = EXCLUDED.src_urn, dst_urn = EXCLUDED.dst_urn, calls = EXCLUDED.calls, errors = EXCLUDED.errors,
+    rps = EXCLUDED.rps, err_rate = EXCLUDED.err_rate, p95 = EXCLUDED.p95, last_seen = EXCLUDED.last_seen,
+    as_of = EXCLUDED.as_of;
+
+-- name: graph_vertices
+-- This tenant's Resource vertices by urn; a duplicate (e.g. made by hand with
+-- Cypher CREATE) never becomes canonical: the oldest id wins.
+CREATE TEMP TABLE age_vertex ON COMMIT DROP AS
+SELECT DISTINCT ON (urn) urn, id
+  FROM (SELECT properties OPERATOR(ag_catalog.->>) 'urn'::text AS urn, id
+          FROM obs_graph."Resource"
+         WHERE (properties OPERATOR(ag_catalog.->>) 'tenant_id'::text) = %(tenant_key)s) v
+ WHERE urn IS NOT NULL
+ ORDER BY urn, id;
+
+-- name: graph_insert_vertices
+-- Merge, never duplicate: only urns without a vertex of this tenant get one.
+WITH wanted AS (
+  SELECT src_urn AS urn FROM age_active_edge
+  UNION
+  SELECT dst_urn FROM age_active_edge
+), created AS (
+  INSERT INTO obs_graph."Resource" (properties)
+  SELECT ag_catalog.agtype_build_map('urn', w.urn, 'tenant_id', %(tenant_id)s::bigint)
+    FROM wanted w
+   WHERE NOT EXISTS (SELECT 1 FROM age_vertex v WHERE v.urn = w.urn)
+  RETURNING properties OPERATOR(ag_catalog.->>) 'urn'::text AS urn, id
+)
+INSERT INTO age_vertex (urn, id) SELECT urn, id FROM created;
+
+-- name: graph_desired_edges
+-- The edges the graph must hold, with their final agtype properties. Types are
+-- fixed by agtype_build_map: calls/tenant_id integers, rps/err_rate/p95 floats,
+-- last_seen an ISO-8601 UTC string (sorts like the time it names).
+CREATE TEMP TABLE age_desired_edge ON COMMIT DROP AS
+SELECT s.id AS start_id, d.id AS end_id,
+       ag_catalog.agtype_build_map(
+         'tenant_id', %(tenant_id)s::bigint,
+         'calls', t.calls,
+         'rps', t.rps,
+         'err_rate', t.err_rate,
+         'p95', t.p95,
+         'last_seen', to_char(t.last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) AS properties
+  FROM age_active_edge t
+  JOIN age_vertex s ON s.urn = t.src_urn
+  JOIN age_vertex d ON d.urn = t.dst_urn;
+
+-- name: graph_kept_edges
+-- For each desired edge, the existing CALLS edge of this tenant to update in place.
+CREATE TEMP TABLE age_kept_edge ON COMMIT DROP AS
+SELECT DISTINCT ON (e.start_id, e.end_id) e.id, e.start_id, e.end_id
+  FROM obs_graph."CALLS" e
+  JOIN age_desired_edge w ON w.start_id = e.start_id AND w.end_id = e.end_id
+ WHERE (e.properties OPERATOR(ag_catalog.->>) 'tenant_id'::text) = %(tenant_key)s
+ ORDER BY e.start_id, e.end_id, e.id;
+
+-- name: graph_delete_edges
+-- Edges absent from the active window (and any duplicate) go; other tenants' edges are never matched.
+DELETE FROM obs_graph."CALLS" e
+ WHERE (e.properties OPERATOR(ag_catalog.->>) 'tenant_id'::text) = %(tenant_key)s
+   AND NOT EXISTS (SELECT 1 FROM age_kept_edge k WHERE k.id = e.id);
+
+-- name: graph_update_edges
+UPDATE obs_graph."CALLS" e
+   SET properties = w.properties
+  FROM age_kept_edge k
+  JOIN age_desired_edge w ON w.start_id = k.start_id AND w.end_id = k.end_id
+ WHERE e.id = k.id
+   AND e.properties OPERATOR(ag_catalog.<>) w.properties;
+
+-- name: graph_insert_edges
+INSERT INTO obs_graph."CALLS" (start_id, end_id, properties)
+SELECT w.start_id, w.end_id, w.properties
+  FROM age_desired_edge w
+ WHERE NOT EXISTS (SELECT 1 FROM age_kept_edge k WHERE k.start_id = w.start_id AND k.end_id = w.end_id);
+
+-- name: graph_delete_vertices
+-- The graph holds the active call graph only: this tenant's vertices left
+-- without any edge (of any label) go, so no dangling edge can ever appear.
+DELETE FROM obs_graph."Resource" v
+ WHERE (v.properties OPERATOR(ag_catalog.->>) 'tenant_id'::text) = %(tenant_key)s
+   AND NOT EXISTS (SELECT 1 FROM obs_graph._ag_label_edge x WHERE x.start_id = v.id)
+   AND NOT EXISTS (SELECT 1 FROM obs_graph._ag_label_edge x WHERE x.end_id = v.id);
+
+-- name: record_state
+INSERT INTO age_refresh_state AS s (tenant_id, applied_at, graph_mode, edges, updated_at)
+VALUES (%(tenant_id)s, %(window_to)s, %(graph_mode)s, %(edges)s, now())
+ON CONFLICT (tenant_id) DO UPDATE
+SET applied_at = EXCLUDED.applied_at, graph_mode = EXCLUDED.graph_mode, edges = EXCLUDED.edges,
+    updated_at = now();
