@@ -325,6 +325,22 @@ CREATE TABLE IF NOT EXISTS etl_job_run (
 );
 CREATE INDEX IF NOT EXISTS etl_job_run_status_idx ON etl_job_run (status, updated_at DESC)
   WHERE status IN ('failed', 'running');
+CREATE INDEX IF NOT EXISTS etl_job_run_job_tenant_idx ON etl_job_run (job, tenant_id, window_to DESC);
+
+-- Circuit breaker per (job, tenant), used by the DAGs' tenant selection. Failures
+-- are counted from etl_job_run rows updated after reset_at; a clear of the
+-- selection task (try_number > 1) or a new config_hash moves reset_at to now().
+CREATE TABLE IF NOT EXISTS etl_circuit_breaker (
+  job                  text NOT NULL,
+  tenant_id            bigint NOT NULL REFERENCES dim_tenant (id),
+  config_hash          text NOT NULL,
+  reset_at             timestamptz NOT NULL DEFAULT '-infinity',
+  opened_at            timestamptz,
+  consecutive_failures integer NOT NULL DEFAULT 0,
+  last_error           text,
+  updated_at           timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (job, tenant_id)
+);
 
 -- ---------------------------------------------------------------------------
 -- Row-level security by tenant (off until an operator runs obs_enable_rls()).

@@ -63,6 +63,7 @@ class EtlConfig:
     jobs: Mapping[str, JobConfig]
     start_date: datetime | None = None
     base_dir: Path | None = None
+    end_date: datetime | None = None  # optional: scheduled DAGs stop creating runs after it
 
     def tenant(self, code: str) -> TenantConfig:
         for t in self.tenants:
@@ -140,11 +141,13 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> EtlCon
     jobs_raw = raw.get("jobs") or {}
     jobs = {name: _job(name, jobs_raw.get(name) or {}, lookbacks) for name in sorted(set(JOB_NAMES) | set(jobs_raw))}
     start = raw.get("start_date")
+    end = raw.get("end_date")
     return EtlConfig(
         tenants=tuple(tenants),
         jobs=jobs,
         start_date=parse_time(start) if start else None,
         base_dir=base_dir,
+        end_date=parse_time(end) if end else None,
     )
 
 
