@@ -1,0 +1,76 @@
+"""DuckDB plumbing shared by the aggregations: an air-gapped connection and typed column views.
+
+Workers are often air-gapped, so DuckDB must never try to download or autoload an
+extension at run time: every connection is opened with both switches off.
+
+OpenObserve files of one stream do not share a schema (columns come and go, a
+conflicting column is widened to text). The aggregations therefore never touch a
+raw column directly: :func:`typed_view` projects exactly the columns they need,
+``TRY_CAST`` to the type they expect, and a typed ``NULL`` for a column that is
+absent from this window's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from airflow_obs_provider.engine.oo.schema import ensure_columns
+
+DUCKDB_CONFIG: dict[str, Any] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+def connect_duckdb(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection that cannot fetch extensions."""
+    config = dict(DUCKDB_CONFIG)
+    if threads:
+        config["threads"] = threads
+    return duckdb.connect(":memory:", config=config)
+
+
+def quote_ident(name: str) -> str:
+    """Quote a column name for DuckDB (names come from users' data files)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def typed_view(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    table: pa.Table,
+    columns: Mapping[str, str],
+    *,
+    constants: Mapping[str, int] | None = None,
+) -> None:
+    """Register ``table`` and create view ``view`` holding ``columns`` (name -> DuckDB type), cast.
+
+    Absent columns are added as nulls first (:func:`ensure_columns`); ``constants`` adds
+    integer columns (e.g. the index of the stream a row came from).
+    """
+    table = ensure_columns(table, {name: pa.string() for name in columns})
+    parts = [f"TRY_CAST({quote_ident(name)} AS {sql_type}) AS {quote_ident(name)}" for name, sql_type in columns.items()]
+    parts += [f"CAST({int(value)} AS INTEGER) AS {quote_ident(name)}" for name, value in (constants or {}).items()]
+    raw = f"{view}__raw"
+    con.register(raw, table)
+    # view names are ours; column names are quoted by quote_ident
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {', '.join(parts)} FROM {raw}")  # noqa: S608
+
+
+def stream_union_view(
+    con: duckdb.DuckDBPyConnection, view: str, tables: Sequence[pa.Table], columns: Mapping[str, str]
+) -> None:
+    """One typed view over the tables of several streams, each row tagged with ``stream_idx``."""
+    for i, table in enumerate(tables):
+        typed_view(con, f"{view}_{i}", table, columns, constants={"stream_idx": i})
+    selects = " UNION ALL ".join(f"SELECT * FROM {view}_{i}" for i in range(len(tables)))  # noqa: S608
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {selects}")  # noqa: S608 - our own view names
+
+
+def sql_literal(text: str) -> str:
+    """A DuckDB string literal (for configuration text such as URN templates)."""
+    return "'" + text.replace("'", "''") + "'"
