@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="seed", choices=["seed", "x10", "x100"])
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--org", default="default")
+    p.add_argument("--file-list-url", default=None,
+                   help="also write OO's file_list table here (postgresql://... or sqlite:///path)")
+    p.add_argument("--compaction", action="store_true",
+                   help="with --file-list-url: add merged files and leave the replaced ones as deleted leftovers")
 
     run = sub.add_parser("run", help="run one job over every aligned window of a range").add_subparsers(
         dest="job", required=True)
