@@ -443,3 +443,59 @@ $obs$;
 INSERT INTO dim_tenant (code, name) VALUES ('default', 'Default tenant') ON CONFLICT (code) DO NOTHING;
 INSERT INTO obs_schema_version (version, description) VALUES (1, 'initial schema (design §3)')
   ON CONFLICT (version) DO NOTHING;
+
+-- ---------------------------------------------------------------------------
+-- topology (topo_edges_as_of, declared vs observed)
+-- ---------------------------------------------------------------------------
+-- The edges of one tenant valid at ts (every source), with their URNs.
+CREATE OR REPLACE FUNCTION topo_edges_as_of(tenant_id bigint, ts timestamptz)
+RETURNS TABLE (edge_id bigint, src_id bigint, src_urn text, dst_id bigint, dst_urn text,
+               edge_type text, source text, valid tstzrange, props jsonb)
+LANGUAGE sql STABLE AS $fn$
+  SELECT e.id, e.src_id, s.urn, e.dst_id, d.urn, e.edge_type, e.source, e.valid, e.props
+  FROM topo_edge_time e
+  JOIN dim_resource s ON s.id = e.src_id
+  JOIN dim_resource d ON d.id = e.dst_id
+  WHERE e.tenant_id = $1 AND e.valid @> $2
+$fn$;
+
+-- Declared application dependencies (Ansible DEPENDS_ON between services, not between
+-- roles) against calls seen in traces (service_call_5m) over [from_ts, to_ts):
+--   declared_unseen  - declared during the range, no call seen
+--   seen_undeclared  - calls seen, never declared during the range
+--   declared_seen    - both
+-- Ansible hosts map to services by the variable convention of the README ("Topology").
+CREATE OR REPLACE FUNCTION topo_declared_vs_observed(tenant_id bigint, from_ts timestamptz, to_ts timestamptz)
+RETURNS TABLE (src_id bigint, src_urn text, dst_id bigint, dst_urn text, status text,
+               calls bigint, errors bigint, first_call_bucket timestamptz, last_call_bucket timestamptz)
+LANGUAGE sql STABLE AS $fn$
+  WITH declared AS (
+    SELECT DISTINCT e.src_id, e.dst_id
+    FROM topo_edge_time e
+    JOIN dim_resource s ON s.id = e.src_id
+    WHERE e.tenant_id = $1 AND e.source = 'ansible' AND e.edge_type = 'DEPENDS_ON'
+      AND s.urn NOT LIKE 'urn:ansible:%'
+      AND e.valid && tstzrange($2, $3, '[)')
+  ), observed AS (
+    SELECT c.src_id, c.dst_id, sum(c.calls)::bigint AS calls, sum(c.errors)::bigint AS errors,
+           min(c.bucket) AS first_bucket, max(c.bucket) AS last_bucket
+    FROM service_call_5m c
+    WHERE c.tenant_id = $1 AND c.bucket >= $2 AND c.bucket < $3 AND c.calls > 0
+    GROUP BY c.src_id, c.dst_id
+  )
+  SELECT coalesce(d.src_id, o.src_id), s.urn, coalesce(d.dst_id, o.dst_id), t.urn,
+         CASE WHEN o.src_id IS NULL THEN 'declared_unseen'
+              WHEN d.src_id IS NULL THEN 'seen_undeclared'
+              ELSE 'declared_seen' END,
+         coalesce(o.calls, 0), coalesce(o.errors, 0), o.first_bucket, o.last_bucket
+  FROM declared d
+  FULL JOIN observed o ON o.src_id = d.src_id AND o.dst_id = d.dst_id
+  JOIN dim_resource s ON s.id = coalesce(d.src_id, o.src_id)
+  JOIN dim_resource t ON t.id = coalesce(d.dst_id, o.dst_id)
+$fn$;
+
+-- The same comparison for every tenant over the last 24 hours.
+CREATE OR REPLACE VIEW topo_declared_vs_observed_24h AS
+  SELECT dt.id AS tenant_id, dt.code AS tenant_code, c.*
+  FROM dim_tenant dt
+  CROSS JOIN LATERAL topo_declared_vs_observed(dt.id, now() - interval '24 hours', now()) c;
