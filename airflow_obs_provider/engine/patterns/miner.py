@@ -1,0 +1,254 @@
+"""Template miner: named masks, deduplication, drain3 clustering and a cardinality rule.
+
+How a batch is mined:
+
+1. Each line is reduced to its digit-normalised form (:func:`masks.digit_key`); equal forms are
+   processed once, so the cost grows with distinct lines, not total lines.
+2. Each distinct form is masked (secrets, URLs, IPs, paths, timestamps, sizes...) and tokenised.
+   Tokens holding a digit or a mask are variables; the rest are constants. Equal token keys are
+   merged again.
+3. The distinct keys, in sorted order (so a window gives the same result whatever the order of
+   its lines), go through drain3's ``Drain``: it proposes families of similar keys.
+4. Inside a drain cluster, a position where members disagree is a *variable* only once it has
+   shown ``min_variable_values`` distinct words; before that it is a constant and the family is
+   split by it. Drain alone merges "cupsd startup succeeded" with "cupsd shutdown succeeded" and
+   "... SCREEN_ON" with "... SCREEN_OFF"; real variables (user names, hosts) show many values.
+5. The final template of a key uses the state after the whole batch; runs of space-separated
+   variables collapse into one (variable-length values), and the fingerprint hashes that text
+   with the configuration version. When a template generalises, every fingerprint issued
+   before for the same family is aliased to its new fingerprint (``pop_aliases``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+import re
+from typing import Any
+
+from drain3.drain import Drain
+
+from airflow_obs_provider.engine.patterns.config import MinerConfig
+from airflow_obs_provider.engine.patterns.fingerprint import OTHER_TEMPLATE, fingerprint, other_fingerprint
+from airflow_obs_provider.engine.patterns.masks import apply_masks, digit_key
+from airflow_obs_provider.engine.patterns.tokenizer import VAR, Tokens, render, tokenize
+
+_LIST_SEPARATORS = frozenset({",", ";"})
+_ENUM_LIKE = re.compile(r"[A-Z][A-Z0-9_]+|[A-Z][a-z]+")
+
+
+class TokenDrain(Drain):
+    """drain3's Drain fed with token tuples we produced ourselves (our tokenizer, not str.split)."""
+
+    def get_content_as_tokens(self, content: Any) -> list[str]:
+        if isinstance(content, str):
+            return super().get_content_as_tokens(content)
+        return list(content)
+
+
+@dataclass
+class FamilyStats:
+    """What we know about the positions of one drain cluster."""
+
+    glue: tuple[bool, ...]
+    # per position: the distinct words seen (capped), or None once the position is a variable
+    values: list[dict[str, int] | None]
+    # per position: kinds of variables seen there (NUM, IP, ...), for readable templates
+    kinds: list[set[str]]
+    # fingerprints handed out for this family -> the token tuple they stood for
+    issued: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls, tokens: Tokens) -> FamilyStats:
+        n = len(tokens.key)
+        return cls(glue=tokens.glue, values=[{} for _ in range(n)], kinds=[set() for _ in range(n)])
+
+    def observe(self, tokens: Tokens, min_values: int, max_enum_values: int) -> None:
+        for pos, (tok, kind) in enumerate(zip(tokens.key, tokens.kinds, strict=True)):
+            if kind:
+                self.kinds[pos].add(kind)
+            seen = self.values[pos]
+            if seen is None:
+                continue
+            seen[tok] = seen.get(tok, 0) + 1
+            if len(seen) >= max_enum_values or (len(seen) >= min_values and not _all_enum_like(seen)):
+                self.values[pos] = None
+
+    def final_tokens(self, key: Sequence[str]) -> tuple[str, ...]:
+        return tuple(VAR if self.values[pos] is None else tok for pos, tok in enumerate(key))
+
+
+def _all_enum_like(values: Mapping[str, int]) -> bool:
+    """Upper-case or Capitalised words (NEW, RUNNING, Started, GET) name states and actions: a few
+    of them at one position are different messages, not a variable (unlike user or host names)."""
+    return all(_ENUM_LIKE.fullmatch(v) for v in values)
+
+
+class PatternMiner:
+    """Mine log templates and give every line a stable fingerprint.
+
+    >>> miner = PatternMiner()
+    >>> fps = miner.fingerprint_batch(["user 1 logged in", "user 22 logged in"])
+    >>> fps[0] == fps[1], miner.template(fps[0])
+    (True, 'user <NUM> logged in')
+    """
+
+    def __init__(self, config: MinerConfig | Mapping[str, Any] | None = None) -> None:
+        self.config = MinerConfig.from_overrides(config)
+        self.version = self.config.version
+        c = self.config
+        self._drain = TokenDrain(depth=c.depth, sim_th=c.sim_th, max_children=c.max_children,
+                                 param_str=VAR, parametrize_numeric_tokens=True)
+        self._families: dict[int, FamilyStats] = {}
+        self._templates: dict[str, str] = {}  # fingerprint -> readable template
+        self._aliases: dict[str, str] = {}  # every alias ever made, old -> newest
+        self._pending_aliases: dict[str, str] = {}  # made since the last pop_aliases()
+        self.other = other_fingerprint(self.version)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def fingerprint_batch(self, lines: Sequence[str | None]) -> list[str]:
+        """One fingerprint per line, in order, each from the template its line has after the
+        whole batch was mined."""
+        if not lines:
+            return []
+        forms = [digit_key(line) if line else "" for line in lines]
+        form_to_key: dict[str, int] = {}
+        key_index: dict[tuple[str, ...], int] = {}
+        distinct: list[Tokens] = []
+        for form in forms:
+            if form in form_to_key:
+                continue
+            tokens = tokenize(apply_masks(form), self.config.max_tokens)
+            idx = key_index.get(tokens.key)
+            if idx is None:
+                idx = key_index[tokens.key] = len(distinct)
+                distinct.append(tokens)
+            form_to_key[form] = idx
+
+        cluster_of = self._mine(distinct)
+        fp_of_key = self._finalise(distinct, cluster_of)
+        fp_of_form = {form: fp_of_key[idx] for form, idx in form_to_key.items()}
+        return [fp_of_form[form] for form in forms]
+
+    def template(self, fp: str) -> str:
+        """The readable template of a fingerprint (aliases are followed to the current one)."""
+        fp = self._aliases.get(fp, fp)
+        if fp == self.other:
+            return OTHER_TEMPLATE
+        try:
+            return self._templates[fp]
+        except KeyError:
+            raise KeyError(f"unknown pattern fingerprint {fp!r}") from None
+
+    def resolve(self, fp: str) -> str:
+        """The current fingerprint for one that may have been generalised since."""
+        return self._aliases.get(fp, fp)
+
+    def templates(self) -> dict[str, str]:
+        return dict(self._templates)
+
+    def pop_aliases(self) -> dict[str, str]:
+        """Aliases (old fingerprint -> current) created since the last call."""
+        out, self._pending_aliases = self._pending_aliases, {}
+        return out
+
+    @property
+    def pattern_count(self) -> int:
+        return len(self._templates)
+
+    def to_bytes(self) -> bytes:
+        from airflow_obs_provider.engine.patterns.state import dump_state
+
+        return dump_state(self)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, config: MinerConfig | Mapping[str, Any] | None = None) -> PatternMiner:
+        """Rebuild a miner; with ``config`` given and different from the stored one, start fresh
+        (templates of another configuration are not comparable)."""
+        from airflow_obs_provider.engine.patterns.state import load_state
+
+        return load_state(cls, blob, config)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _mine(self, distinct: list[Tokens]) -> list[int]:
+        cluster_of = [0] * len(distinct)
+        min_values, max_enum = self.config.min_variable_values, self.config.max_enum_values
+        for idx in sorted(range(len(distinct)), key=lambda i: distinct[i].key):
+            tokens = distinct[idx]
+            cluster, _ = self._drain.add_log_message(tokens.key)
+            stats = self._families.get(cluster.cluster_id)
+            if stats is None:
+                stats = self._families[cluster.cluster_id] = FamilyStats.new(tokens)
+            stats.observe(tokens, min_values, max_enum)
+            cluster_of[idx] = cluster.cluster_id
+        return cluster_of
+
+    def _render(self, stats: FamilyStats, final: tuple[str, ...]) -> tuple[str, str]:
+        """(canonical text hashed into the fingerprint, readable text with variable kinds).
+
+        A run of variables separated only by spaces or by ", " is one variable: lists of hosts,
+        multi-word values and optional units vary in length, not in meaning."""
+        canon: list[str] = []
+        glue: list[bool] = []
+        run_kinds: list[set[str]] = []  # kinds of each output variable, aligned with canon VARs
+        kinds_at: list[int] = []  # index into run_kinds per output position (-1 = constant)
+        for pos, tok in enumerate(final):
+            if tok != VAR:
+                canon.append(tok)
+                glue.append(stats.glue[pos])
+                kinds_at.append(-1)
+                continue
+            kinds = (stats.kinds[pos] if stats.values[pos] is not None else set()) or {"*"}
+            if canon and canon[-1] == VAR and stats.glue[pos]:
+                run_kinds[kinds_at[-1]] |= kinds
+                continue
+            if len(canon) >= 2 and canon[-1] in _LIST_SEPARATORS and canon[-2] == VAR and not glue[-1]:
+                canon.pop(), glue.pop(), kinds_at.pop()
+                run_kinds[kinds_at[-1]] |= kinds
+                continue
+            canon.append(VAR)
+            glue.append(stats.glue[pos])
+            kinds_at.append(len(run_kinds))
+            run_kinds.append(set(kinds))
+        shown = [tok if k < 0 else (f"<{next(iter(run_kinds[k]))}>" if len(run_kinds[k]) == 1 else VAR)
+                 for tok, k in zip(canon, kinds_at, strict=True)]
+        return render(tuple(canon), tuple(glue)), render(tuple(shown), tuple(glue))
+
+    def _issue(self, stats: FamilyStats, final: tuple[str, ...]) -> str:
+        canon, shown = self._render(stats, final)
+        fp = fingerprint(canon, self.version)
+        if fp not in self._templates:
+            if len(self._templates) >= self.config.max_patterns_per_tenant:
+                return self.other
+        self._templates[fp] = shown
+        stats.issued[fp] = final
+        return fp
+
+    def _alias(self, old: str, new: str) -> None:
+        for prior, target in self._aliases.items():
+            if target == old:
+                self._aliases[prior] = new
+                self._pending_aliases[prior] = new
+        self._aliases[old] = new
+        self._pending_aliases[old] = new
+        self._aliases.pop(new, None)
+
+    def _finalise(self, distinct: list[Tokens], cluster_of: list[int]) -> list[str]:
+        # earlier fingerprints of the touched families may have generalised: alias them
+        for cid in sorted(set(cluster_of)):
+            stats = self._families[cid]
+            for old_fp, old_final in list(stats.issued.items()):
+                new_final = stats.final_tokens(old_final)
+                if new_final != old_final:
+                    del stats.issued[old_fp]
+                    new_fp = self._issue(stats, new_final)
+                    if new_fp != old_fp:
+                        self._templates.pop(old_fp, None)
+                        self._alias(old_fp, new_fp)
+        out: list[str] = []
+        for tokens, cid in zip(distinct, cluster_of, strict=True):
+            stats = self._families[cid]
+            out.append(self._issue(stats, stats.final_tokens(tokens.key)))
+        return out

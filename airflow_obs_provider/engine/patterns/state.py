@@ -1,0 +1,105 @@
+"""Miner state to bytes and back, without drain3's persistence handler.
+
+drain3's handler snapshots the whole model on every change, which is far too slow for the hot
+path. We save once per window: drain clusters (template, size), the prefix tree's leaves (so the
+rebuilt tree routes exactly as before), per-family position statistics, templates and aliases.
+The format is JSON compressed with zlib: no pickle, so a tampered row cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from drain3.drain import LogCluster, Node
+
+from airflow_obs_provider.engine.patterns.config import MinerConfig
+
+if TYPE_CHECKING:
+    from airflow_obs_provider.engine.patterns.miner import PatternMiner
+
+FORMAT = 1
+
+
+class StateError(ValueError):
+    """Stored miner state cannot be read."""
+
+
+def _leaves(node: Node, path: list[str], out: list[tuple[list[str], list[int]]]) -> None:
+    if node.cluster_ids:
+        out.append((list(path), list(node.cluster_ids)))
+    for key, child in node.key_to_child_node.items():
+        path.append(key)
+        _leaves(child, path, out)
+        path.pop()
+
+
+def dump_state(miner: PatternMiner) -> bytes:
+    drain = miner._drain
+    leaves: list[tuple[list[str], list[int]]] = []
+    _leaves(drain.root_node, [], leaves)
+    doc = {
+        "format": FORMAT,
+        "config": asdict(miner.config),
+        "version": miner.version,
+        "counter": drain.clusters_counter,
+        "clusters": [[c.cluster_id, list(c.log_template_tokens), c.size] for c in drain.id_to_cluster.values()],
+        "leaves": leaves,
+        "families": {
+            str(cid): {
+                "glue": [int(g) for g in s.glue],
+                "values": s.values,
+                "kinds": [sorted(k) for k in s.kinds],
+                "issued": {fp: list(toks) for fp, toks in s.issued.items()},
+            }
+            for cid, s in miner._families.items()
+        },
+        "templates": miner._templates,
+        "aliases": miner._aliases,
+        "pending_aliases": miner._pending_aliases,
+    }
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 6)
+
+
+def load_state(cls: type[PatternMiner], blob: bytes, config: MinerConfig | Mapping[str, Any] | None) -> PatternMiner:
+    from airflow_obs_provider.engine.patterns.miner import FamilyStats
+
+    try:
+        doc = json.loads(zlib.decompress(bytes(blob)))
+    except (zlib.error, ValueError, TypeError) as exc:
+        raise StateError(f"miner state is not readable ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise StateError(f"miner state has format {doc.get('format') if isinstance(doc, dict) else None!r}, "
+                         f"expected {FORMAT}")
+    stored = MinerConfig.from_overrides(doc["config"])
+    wanted = stored if config is None else MinerConfig.from_overrides(config)
+    miner = cls(wanted)
+    if wanted.version != stored.version or doc.get("version") != stored.version:
+        return miner  # another configuration: its templates are not ours to continue
+    if wanted != stored:
+        miner.config = wanted  # only caps differ; they do not shape templates
+    drain = miner._drain
+    for cid, tokens, size in doc["clusters"]:
+        cluster = LogCluster(tokens, cid)
+        cluster.size = size
+        drain.id_to_cluster[cid] = cluster
+    drain.clusters_counter = doc["counter"]
+    for path, cluster_ids in doc["leaves"]:
+        node = drain.root_node
+        for key in path:
+            node = node.key_to_child_node.setdefault(key, Node())
+        node.cluster_ids = list(cluster_ids)
+    for cid, fam in doc["families"].items():
+        miner._families[int(cid)] = FamilyStats(
+            glue=tuple(bool(g) for g in fam["glue"]),
+            values=fam["values"],
+            kinds=[set(k) for k in fam["kinds"]],
+            issued={fp: tuple(toks) for fp, toks in fam["issued"].items()},
+        )
+    miner._templates = dict(doc["templates"])
+    miner._aliases = dict(doc["aliases"])
+    miner._pending_aliases = dict(doc.get("pending_aliases", {}))
+    return miner
