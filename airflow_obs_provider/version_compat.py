@@ -31,6 +31,19 @@ else:  # Airflow 2.11
         DeltaDataIntervalTimetable,
     )
 
+# Names whose location moved between 2.11 and 3.x; common-compat resolves them (Airflow 3 path first).
+from airflow.providers.common.compat.sdk import (  # noqa: E402
+    AirflowFailException,
+    Param,
+    PokeReturnValue,
+    get_current_context,
+    task_group,
+)
+
+# The standard provider (>= 1.0) serves both versions from the same paths.
+from airflow.providers.standard.sensors.date_time import DateTimeSensor  # noqa: E402
+from airflow.providers.standard.sensors.external_task import ExternalTaskSensor  # noqa: E402
+
 if TYPE_CHECKING:
     from airflow.utils.context import Context  # noqa: F401
 
@@ -38,7 +51,14 @@ __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_VERSION",
+    "AirflowFailException",
     "DAG",
+    "DateTimeSensor",
+    "ExternalTaskSensor",
+    "Param",
+    "PokeReturnValue",
+    "get_current_context",
+    "task_group",
     "BaseHook",
     "BaseOperator",
     "BaseSensorOperator",

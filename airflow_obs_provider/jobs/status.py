@@ -1,0 +1,203 @@
+"""``obs-etl status``: per job and tenant, how far the ledger has come and what went wrong lately.
+
+Reads only ``etl_job_run`` (and the circuit breaker table): the latest successful
+window, the lag of its end behind now (in steady state about ``delay`` plus one
+window, since a window runs once ``end + delay`` has passed), and the failed or
+skipped windows of the last 24 hours with their errors and reasons. The expected
+lag comes from the configuration in ``OBS_ETL_CONFIG`` when set, else the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from airflow_obs_provider.engine.db import connect
+from airflow_obs_provider.orchestration.schedule import schedule_settings
+
+RECENT = timedelta(hours=24)
+SHOWN_FAILURES = 5
+
+
+@dataclass
+class Problem:
+    window_from: datetime
+    window_to: datetime
+    status: str
+    attempts: int
+    text: str
+
+
+@dataclass
+class JobTenantStatus:
+    job: str
+    tenant: str
+    latest_from: datetime | None
+    latest_to: datetime | None
+    lag: timedelta | None
+    expected_lag: timedelta | None
+    successes_24h: int = 0
+    failed_24h: int = 0
+    skipped_24h: int = 0
+    running: int = 0
+    circuit_open_since: datetime | None = None
+    failures: list[Problem] = field(default_factory=list)
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def state(self) -> str:
+        if self.circuit_open_since is not None:
+            return "CIRCUIT OPEN"
+        if self.latest_to is None:
+            return "no success yet"
+        if self.expected_lag is not None and self.lag is not None and self.lag > 2 * self.expected_lag:
+            return "BEHIND"
+        if self.failed_24h:
+            return "failures"
+        return "ok"
+
+
+_SUMMARY = """
+SELECT r.job, t.code,
+       max(r.window_to) FILTER (WHERE r.status = 'success') AS latest_to,
+       count(*) FILTER (WHERE r.status = 'success' AND r.window_to > %(since)s) AS ok_recent,
+       count(*) FILTER (WHERE r.status = 'failed' AND r.window_to > %(since)s) AS failed_recent,
+       count(*) FILTER (WHERE r.status = 'skipped' AND r.window_to > %(since)s) AS skipped_recent,
+       count(*) FILTER (WHERE r.status = 'running') AS running
+FROM etl_job_run r JOIN dim_tenant t ON t.id = r.tenant_id
+GROUP BY r.job, t.code ORDER BY r.job, t.code
+"""
+
+_LATEST_FROM = """
+SELECT max(r.window_from) FROM etl_job_run r JOIN dim_tenant t ON t.id = r.tenant_id
+WHERE r.job = %s AND t.code = %s AND r.status = 'success' AND r.window_to = %s
+"""
+
+_PROBLEMS = """
+SELECT r.job, t.code, r.window_from, r.window_to, r.status, r.attempts,
+       coalesce(r.error, r.details->>'skipped_reason', '')
+FROM etl_job_run r JOIN dim_tenant t ON t.id = r.tenant_id
+WHERE r.status IN ('failed', 'skipped') AND r.window_to > %(since)s
+ORDER BY r.window_to DESC
+"""
+
+_BREAKERS = """
+SELECT b.job, t.code, b.opened_at FROM etl_circuit_breaker b JOIN dim_tenant t ON t.id = b.tenant_id
+WHERE b.opened_at IS NOT NULL
+"""
+
+
+def _expected_lags() -> dict[str, timedelta]:
+    settings = schedule_settings(None)
+    return {name: job.delay + job.interval for name, job in settings.jobs.items()}
+
+
+def collect_status(pg_url: str | None = None, *, now: datetime | None = None) -> list[JobTenantStatus]:
+    moment = now or datetime.now(UTC)
+    since = moment - RECENT
+    expected = _expected_lags()
+    conn = connect(pg_url, autocommit=True, application_name="obs-etl status")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('etl_job_run') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                raise RuntimeError("no etl_job_run table in this database: run obs-etl bootstrap first")
+            cur.execute(_SUMMARY, {"since": since})
+            rows: dict[tuple[str, str], JobTenantStatus] = {}
+            for job, tenant, latest_to, ok, failed, skipped, running in cur.fetchall():
+                rows[(job, tenant)] = JobTenantStatus(
+                    job=job, tenant=tenant, latest_from=None, latest_to=latest_to,
+                    lag=(moment - latest_to) if latest_to else None, expected_lag=expected.get(job),
+                    successes_24h=ok, failed_24h=failed, skipped_24h=skipped, running=running)
+            for (job, tenant), status in rows.items():
+                if status.latest_to is not None:
+                    cur.execute(_LATEST_FROM, (job, tenant, status.latest_to))
+                    status.latest_from = cur.fetchone()[0]
+            cur.execute(_PROBLEMS, {"since": since})
+            for job, tenant, w_from, w_to, status_text, attempts, text in cur.fetchall():
+                entry = rows.get((job, tenant))
+                if entry is None:
+                    continue
+                if status_text == "failed":
+                    if len(entry.failures) < SHOWN_FAILURES:
+                        entry.failures.append(Problem(w_from, w_to, status_text, attempts, _first_line(text)))
+                else:
+                    entry.skip_reasons[text.split(" (")[0] or "no reason recorded"] += 1
+            cur.execute("SELECT to_regclass('etl_circuit_breaker') IS NOT NULL")
+            if cur.fetchone()[0]:
+                cur.execute(_BREAKERS)
+                for job, tenant, opened_at in cur.fetchall():
+                    if (job, tenant) in rows:
+                        rows[(job, tenant)].circuit_open_since = opened_at
+    finally:
+        conn.close()
+    return list(rows.values())
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def format_duration(delta: timedelta | None) -> str:
+    if delta is None:
+        return "-"
+    seconds = int(delta.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d{hours:02d}h"
+    if hours:
+        return f"{sign}{hours}h{minutes:02d}m"
+    return f"{sign}{minutes}m{secs:02d}s"
+
+
+def _window_text(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return "-"
+    return f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}"
+
+
+def format_status(statuses: list[JobTenantStatus], *, now: datetime) -> list[str]:
+    if not statuses:
+        return ["the ledger (etl_job_run) is empty: no window has run yet"]
+    header = ("job", "tenant", "latest successful window (UTC)", "lag", "expected", "ok 24h", "failed 24h",
+              "skipped 24h", "state")
+    table: list[tuple[str, ...]] = [header]
+    for s in statuses:
+        table.append((s.job, s.tenant, _window_text(s.latest_from, s.latest_to), format_duration(s.lag),
+                      "~" + format_duration(s.expected_lag) if s.expected_lag else "-", str(s.successes_24h),
+                      str(s.failed_24h), str(s.skipped_24h), s.state))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = [f"obs-etl status at {now:%Y-%m-%d %H:%M:%S} UTC (failed/skipped: windows ending in the last 24 h)"]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    for s in statuses:
+        if not (s.failures or s.skip_reasons or s.circuit_open_since or s.running):
+            continue
+        lines.append(f"{s.job} / {s.tenant}:")
+        if s.circuit_open_since:
+            lines.append(f"  circuit open since {s.circuit_open_since:%Y-%m-%d %H:%M:%S}: new windows are skipped; "
+                         "clear a run's select_tenants task or change the tenant's config to reset it")
+        if s.running:
+            lines.append(f"  {s.running} window(s) running now (or left 'running' by a killed worker)")
+        for p in s.failures:
+            lines.append(f"  failed {_window_text(p.window_from, p.window_to)} after {p.attempts} attempt(s): "
+                         f"{p.text}")
+        if s.failed_24h > len(s.failures):
+            lines.append(f"  ... and {s.failed_24h - len(s.failures)} more failed window(s)")
+        for reason, count in s.skip_reasons.most_common():
+            lines.append(f"  skipped {count} window(s): {reason}")
+    return lines
+
+
+def cli_status(args: argparse.Namespace) -> int:
+    """``obs-etl status [--pg-url URL]``: exit code 0, or 2 when a circuit is open or a job has failures."""
+    now = datetime.now(UTC)
+    statuses = collect_status(getattr(args, "pg_url", None), now=now)
+    print("\n".join(format_status(statuses, now=now)))
+    return 2 if any(s.state in ("CIRCUIT OPEN", "failures") for s in statuses) else 0

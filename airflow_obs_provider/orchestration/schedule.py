@@ -1,0 +1,109 @@
+"""Parse-time settings of the DAGs: only values that shape the schedule.
+
+The scheduler parses DAG files every few seconds, so parsing reads at most one
+local YAML file (``OBS_ETL_CONFIG``, else ``include/etl.yaml`` beside the DAG
+folder) and never a database, a Variable or the network. Tenants are resolved
+at run time by a task (see ``selection``). With no file at all the DAGs still
+parse, on built-in defaults.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from airflow_obs_provider.engine.config import JOB_NAMES, ConfigError, EtlConfig, JobConfig, parse_config
+from airflow_obs_provider.engine.window import floor_time
+
+log = logging.getLogger(__name__)
+
+CONFIG_ENV = "OBS_ETL_CONFIG"
+DEFAULT_POSTGRES_CONN_ID = "obs_postgres"
+DEFAULT_AWS_CONN_ID = "obs_s3"
+DEFAULT_OO_CONN_ID = "obs_openobserve"
+# Without a configured start date the DAGs start at yesterday's midnight (UTC):
+# a far-past constant would make catch-up create a run per minute since then.
+_DEFAULT_START_BACK = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """What the DAG definitions may depend on; everything else is read by tasks at run time."""
+
+    jobs: dict[str, JobConfig]
+    start_date: datetime
+    end_date: datetime | None = None
+    config_file: Path | None = None
+    connections: dict[str, str] = field(default_factory=dict)
+
+    def job(self, name: str) -> JobConfig:
+        return self.jobs[name]
+
+    @property
+    def postgres_conn_id(self) -> str:
+        return self.connections.get("postgres_conn_id", DEFAULT_POSTGRES_CONN_ID)
+
+    @property
+    def aws_conn_id(self) -> str:
+        return self.connections.get("aws_conn_id", DEFAULT_AWS_CONN_ID)
+
+    @property
+    def oo_conn_id(self) -> str:
+        return self.connections.get("oo_conn_id", DEFAULT_OO_CONN_ID)
+
+
+def find_config_file(dags_dir: Path | None) -> Path | None:
+    """``OBS_ETL_CONFIG`` if set, else ``include/etl.yaml`` beside the DAG folder (repo or wheel)."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    if dags_dir is not None:
+        candidate = dags_dir.resolve().parent / "include" / "etl.yaml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _default_jobs() -> dict[str, JobConfig]:
+    # parse_config needs one tenant; the demo tenant only lends its shape here.
+    cfg = parse_config({"tenants": [{"code": "demo"}]})
+    return dict(cfg.jobs)
+
+
+def schedule_settings(dags_dir: Path | None = None, *, now: datetime | None = None) -> ScheduleSettings:
+    """Read the schedule-shaping keys; a missing or unusable file falls back to defaults with a warning."""
+    path = find_config_file(dags_dir)
+    raw: dict[str, Any] = {}
+    cfg: EtlConfig | None = None
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(os.path.expandvars(path.read_text()))
+            raw = loaded if isinstance(loaded, dict) else {}
+            # Tenants are a run-time matter: a file without them still shapes the schedule.
+            cfg = parse_config({**raw, "tenants": raw.get("tenants") or [{"code": "demo"}]},
+                               base_dir=path.resolve().parent)
+        except (OSError, yaml.YAMLError, ConfigError) as exc:
+            # A broken file must not break parsing of every DAG: the tasks report it clearly at run time.
+            log.warning("obs-etl: schedule settings from %s unusable (%s); using defaults", path, exc)
+            cfg = None
+    jobs = dict(cfg.jobs) if cfg is not None else _default_jobs()
+    for name in JOB_NAMES:
+        jobs.setdefault(name, _default_jobs()[name])
+    moment = now or datetime.now(UTC)
+    start = cfg.start_date if cfg is not None and cfg.start_date else floor_time(moment - _DEFAULT_START_BACK,
+                                                                              timedelta(days=1))
+    end = cfg.end_date if cfg is not None else None
+    airflow_block = raw.get("airflow") if isinstance(raw.get("airflow"), dict) else {}
+    connections = {k: str(v) for k, v in (airflow_block or {}).items() if k.endswith("_conn_id") and v}
+    return ScheduleSettings(jobs=jobs, start_date=start, end_date=end, config_file=path, connections=connections)
+
+
+def aligned_start(start: datetime, job: JobConfig) -> datetime:
+    """The DAG start date floored to the job's alignment, so windows fall on aligned boundaries."""
+    return floor_time(start, job.align)
