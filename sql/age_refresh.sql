@@ -79,118 +79,128 @@ SELECT pg_advisory_xact_lock(hashtextextended('obs-etl age-refresh tenant ' || %
 -- name: applied_at
 SELECT applied_at FROM age_refresh_state WHERE tenant_id = %(tenant_id)s;
 
--- name: active_edges
+-- name: relational_sync
 -- The truth: one row per (src, dst) with calls in the complete 5-minute buckets
--- inside [window_from, window_to). Props combine buckets as follows:
+-- inside [window_from, window_to), written to active_call_edge (rows of edges
+-- no longer active are removed). Props combine buckets as follows:
 --   calls, errors = sums; rps = calls / covered_seconds (the seconds of the
---   complete buckets inside the window: 600 for T aligned to 5 minutes);
---   err_rate = errors / calls; p95 = max of the bucket p95s (conservative: a
+--   complete buckets inside the window: 600 for T on a 5-minute boundary);
+--   err_rate = errors / calls; p95 = max of the bucket p95s (conservative: the
 --   true 10-minute p95 never exceeds the largest bucket p95); last_seen = end of
 --   the latest bucket with calls.
-CREATE TEMP TABLE age_active_edge ON COMMIT DROP AS
-SELECT c.src_id, c.dst_id, s.urn AS src_urn, d.urn AS dst_urn,
-       sum(c.calls)::bigint AS calls,
-       sum(c.errors)::bigint AS errors,
-       sum(c.calls)::double precision / %(covered_seconds)s AS rps,
-       sum(c.errors)::double precision / sum(c.calls) AS err_rate,
-       max(c.p95_ms) FILTER (WHERE c.calls > 0) AS p95,
-       max(c.bucket) FILTER (WHERE c.calls > 0) + interval '5 minutes' AS last_seen
-  FROM service_call_5m c
-  JOIN dim_resource s ON s.id = c.src_id AND s.tenant_id = c.tenant_id
-  JOIN dim_resource d ON d.id = c.dst_id AND d.tenant_id = c.tenant_id
- WHERE c.tenant_id = %(tenant_id)s
-   AND c.bucket >= %(window_from)s
-   AND c.bucket + interval '5 minutes' <= %(window_to)s
- GROUP BY c.src_id, c.dst_id, s.urn, d.urn
-HAVING sum(c.calls) > 0;
-
--- name: relational_delete
-DELETE FROM active_call_edge a
- WHERE a.tenant_id = %(tenant_id)s
-   AND NOT EXISTS (SELECT 1 FROM age_active_edge t WHERE t.src_id = a.src_id AND t.dst_id = a.dst_id);
-
--- name: relational_upsert
-INSERT INTO active_call_edge AS a (tenant_id, src_id, dst_id, src_urn, dst_urn, calls, errors, rps, err_rate,
-                                   p95, last_seen, as_of)
-SELECT %(tenant_id)s, t.src_id, t.dst_id, t.src_urn, t.dst_urn, t.calls, t.errors, t.rps, t.err_rate,
-       t.p95, t.last_seen, %(window_to)s
-  FROM age_active_edge t
-ON CONFLICT (tenant_id, src_id, dst_id) DO UPDATE
-SET src_urn = EXCLUDED.src_urn, dst_urn = EXCLUDED.dst_urn, calls = EXCLUDED.calls, errors = EXCLUDED.errors,
-    rps = EXCLUDED.rps, err_rate = EXCLUDED.err_rate, p95 = EXCLUDED.p95, last_seen = EXCLUDED.last_seen,
-    as_of = EXCLUDED.as_of;
-
--- name: graph_vertices
--- This tenant's Resource vertices by urn; a duplicate (e.g. made by hand with
--- Cypher CREATE) never becomes canonical: the oldest id wins.
-CREATE TEMP TABLE age_vertex ON COMMIT DROP AS
-SELECT DISTINCT ON (urn) urn, id
-  FROM (SELECT properties OPERATOR(ag_catalog.->>) 'urn'::text AS urn, id
-          FROM obs_graph."Resource"
-         WHERE (properties OPERATOR(ag_catalog.->>) 'tenant_id'::text) = %(tenant_key)s) v
- WHERE urn IS NOT NULL
- ORDER BY urn, id;
+-- No temp tables: a server with AGE in shared_preload_libraries but not
+-- installed in this database fails every DROP TABLE (ON COMMIT DROP included).
+WITH active AS (
+  SELECT c.src_id, c.dst_id, s.urn AS src_urn, d.urn AS dst_urn,
+         count(*) AS bucket_rows,
+         sum(c.calls)::bigint AS calls,
+         sum(c.errors)::bigint AS errors,
+         sum(c.calls)::double precision / %(covered_seconds)s AS rps,
+         sum(c.errors)::double precision / sum(c.calls) AS err_rate,
+         max(c.p95_ms) FILTER (WHERE c.calls > 0) AS p95,
+         max(c.bucket) FILTER (WHERE c.calls > 0) + interval '5 minutes' AS last_seen
+    FROM service_call_5m c
+    JOIN dim_resource s ON s.id = c.src_id AND s.tenant_id = c.tenant_id
+    JOIN dim_resource d ON d.id = c.dst_id AND d.tenant_id = c.tenant_id
+   WHERE c.tenant_id = %(tenant_id)s
+     AND c.bucket >= %(window_from)s
+     AND c.bucket + interval '5 minutes' <= %(window_to)s
+   GROUP BY c.src_id, c.dst_id, s.urn, d.urn
+  HAVING sum(c.calls) > 0
+), removed AS (
+  DELETE FROM active_call_edge a
+   WHERE a.tenant_id = %(tenant_id)s
+     AND NOT EXISTS (SELECT 1 FROM active t WHERE t.src_id = a.src_id AND t.dst_id = a.dst_id)
+  RETURNING 1
+), upserted AS (
+  INSERT INTO active_call_edge AS a (tenant_id, src_id, dst_id, src_urn, dst_urn, calls, errors, rps, err_rate,
+                                     p95, last_seen, as_of)
+  SELECT %(tenant_id)s, t.src_id, t.dst_id, t.src_urn, t.dst_urn, t.calls, t.errors, t.rps, t.err_rate,
+         t.p95, t.last_seen, %(window_to)s
+    FROM active t
+  ON CONFLICT (tenant_id, src_id, dst_id) DO UPDATE
+  SET src_urn = EXCLUDED.src_urn, dst_urn = EXCLUDED.dst_urn, calls = EXCLUDED.calls, errors = EXCLUDED.errors,
+      rps = EXCLUDED.rps, err_rate = EXCLUDED.err_rate, p95 = EXCLUDED.p95, last_seen = EXCLUDED.last_seen,
+      as_of = EXCLUDED.as_of
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM upserted) AS edges,
+       (SELECT coalesce(sum(bucket_rows), 0) FROM active) AS bucket_rows,
+       (SELECT count(*) FROM removed) AS removed;
 
 -- name: graph_insert_vertices
--- Merge, never duplicate: only urns without a vertex of this tenant get one.
+-- Merge, never duplicate: only urns without a vertex of this tenant get one
+-- (the tenant's advisory lock keeps a concurrent refresh from racing this).
 WITH wanted AS (
-  SELECT src_urn AS urn FROM age_active_edge
+  SELECT src_urn AS urn FROM active_call_edge WHERE tenant_id = %(tenant_id)s
   UNION
-  SELECT dst_urn FROM age_active_edge
-), created AS (
-  INSERT INTO obs_graph."Resource" (properties)
-  SELECT ag_catalog.agtype_build_map('urn', w.urn, 'tenant_id', %(tenant_id)s::bigint)
-    FROM wanted w
-   WHERE NOT EXISTS (SELECT 1 FROM age_vertex v WHERE v.urn = w.urn)
-  RETURNING properties OPERATOR(ag_catalog.->>) 'urn'::text AS urn, id
+  SELECT dst_urn FROM active_call_edge WHERE tenant_id = %(tenant_id)s
 )
-INSERT INTO age_vertex (urn, id) SELECT urn, id FROM created;
+INSERT INTO obs_graph."Resource" (properties)
+SELECT ag_catalog.agtype_build_map('urn', w.urn, 'tenant_id', %(tenant_id)s::bigint)
+  FROM wanted w
+ WHERE NOT EXISTS (SELECT 1 FROM obs_graph."Resource" v
+                    WHERE (v.properties OPERATOR(ag_catalog.->>) 'tenant_id'::text) = %(tenant_key)s
+                      AND (v.properties OPERATOR(ag_catalog.->>) 'urn'::text) = w.urn);
 
--- name: graph_desired_edges
--- The edges the graph must hold, with their final agtype properties. Types are
--- fixed by agtype_build_map: calls/tenant_id integers, rps/err_rate/p95 floats,
--- last_seen an ISO-8601 UTC string (sorts like the time it names).
-CREATE TEMP TABLE age_desired_edge ON COMMIT DROP AS
-SELECT s.id AS start_id, d.id AS end_id,
-       ag_catalog.agtype_build_map(
-         'tenant_id', %(tenant_id)s::bigint,
-         'calls', t.calls,
-         'rps', t.rps,
-         'err_rate', t.err_rate,
-         'p95', t.p95,
-         'last_seen', to_char(t.last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) AS properties
-  FROM age_active_edge t
-  JOIN age_vertex s ON s.urn = t.src_urn
-  JOIN age_vertex d ON d.urn = t.dst_urn;
-
--- name: graph_kept_edges
--- For each desired edge, the existing CALLS edge of this tenant to update in place.
-CREATE TEMP TABLE age_kept_edge ON COMMIT DROP AS
-SELECT DISTINCT ON (e.start_id, e.end_id) e.id, e.start_id, e.end_id
-  FROM obs_graph."CALLS" e
-  JOIN age_desired_edge w ON w.start_id = e.start_id AND w.end_id = e.end_id
- WHERE (e.properties OPERATOR(ag_catalog.->>) 'tenant_id'::text) = %(tenant_key)s
- ORDER BY e.start_id, e.end_id, e.id;
-
--- name: graph_delete_edges
--- Edges absent from the active window (and any duplicate) go; other tenants' edges are never matched.
-DELETE FROM obs_graph."CALLS" e
- WHERE (e.properties OPERATOR(ag_catalog.->>) 'tenant_id'::text) = %(tenant_key)s
-   AND NOT EXISTS (SELECT 1 FROM age_kept_edge k WHERE k.id = e.id);
-
--- name: graph_update_edges
-UPDATE obs_graph."CALLS" e
-   SET properties = w.properties
-  FROM age_kept_edge k
-  JOIN age_desired_edge w ON w.start_id = k.start_id AND w.end_id = k.end_id
- WHERE e.id = k.id
-   AND e.properties OPERATOR(ag_catalog.<>) w.properties;
-
--- name: graph_insert_edges
-INSERT INTO obs_graph."CALLS" (start_id, end_id, properties)
-SELECT w.start_id, w.end_id, w.properties
-  FROM age_desired_edge w
- WHERE NOT EXISTS (SELECT 1 FROM age_kept_edge k WHERE k.start_id = w.start_id AND k.end_id = w.end_id);
+-- name: graph_sync_edges
+-- One statement: the tenant's edges the graph must hold (with final agtype
+-- props), the existing edge kept for each (updated in place when its props
+-- differ), new ones inserted, every other edge of the tenant deleted. The three
+-- writes touch disjoint rows and see one snapshot. A duplicate vertex (e.g. a
+-- stray Cypher CREATE) never becomes canonical: the oldest id per urn wins, and
+-- edges on the others are deleted. Prop types come from agtype_build_map:
+-- calls/tenant_id integers, rps/err_rate/p95 floats, last_seen an ISO-8601 UTC
+-- string (it sorts like the time it names).
+WITH vertex AS (
+  SELECT DISTINCT ON (urn) urn, id
+    FROM (SELECT properties OPERATOR(ag_catalog.->>) 'urn'::text AS urn, id
+            FROM obs_graph."Resource"
+           WHERE (properties OPERATOR(ag_catalog.->>) 'tenant_id'::text) = %(tenant_key)s) v
+   WHERE urn IS NOT NULL
+   ORDER BY urn, id
+), desired AS (
+  SELECT s.id AS start_id, d.id AS end_id,
+         ag_catalog.agtype_build_map(
+           'tenant_id', %(tenant_id)s::bigint,
+           'calls', t.calls,
+           'rps', t.rps,
+           'err_rate', t.err_rate,
+           'p95', t.p95,
+           'last_seen', to_char(t.last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) AS properties
+    FROM active_call_edge t
+    JOIN vertex s ON s.urn = t.src_urn
+    JOIN vertex d ON d.urn = t.dst_urn
+   WHERE t.tenant_id = %(tenant_id)s
+), kept AS (
+  SELECT DISTINCT ON (e.start_id, e.end_id) e.id, e.start_id, e.end_id, e.properties
+    FROM obs_graph."CALLS" e
+    JOIN desired w ON w.start_id = e.start_id AND w.end_id = e.end_id
+   WHERE (e.properties OPERATOR(ag_catalog.->>) 'tenant_id'::text) = %(tenant_key)s
+   ORDER BY e.start_id, e.end_id, e.id
+), deleted AS (
+  DELETE FROM obs_graph."CALLS" e
+   WHERE (e.properties OPERATOR(ag_catalog.->>) 'tenant_id'::text) = %(tenant_key)s
+     AND NOT EXISTS (SELECT 1 FROM kept k WHERE k.id = e.id)
+  RETURNING 1
+), updated AS (
+  UPDATE obs_graph."CALLS" e
+     SET properties = w.properties
+    FROM kept k
+    JOIN desired w ON w.start_id = k.start_id AND w.end_id = k.end_id
+   WHERE e.id = k.id
+     AND k.properties OPERATOR(ag_catalog.<>) w.properties
+  RETURNING 1
+), inserted AS (
+  INSERT INTO obs_graph."CALLS" (start_id, end_id, properties)
+  SELECT w.start_id, w.end_id, w.properties
+    FROM desired w
+   WHERE NOT EXISTS (SELECT 1 FROM kept k WHERE k.start_id = w.start_id AND k.end_id = w.end_id)
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM inserted) AS edges_created,
+       (SELECT count(*) FROM updated) AS edges_updated,
+       (SELECT count(*) FROM deleted) AS edges_deleted;
 
 -- name: graph_delete_vertices
 -- The graph holds the active call graph only: this tenant's vertices left

@@ -21,8 +21,6 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from psycopg2 import sql
-
 from airflow_obs_provider.engine.db import has_extension, sql_text
 from airflow_obs_provider.engine.ledger import WindowTx
 from airflow_obs_provider.engine.window import Window, WindowError, floor_time
@@ -36,7 +34,6 @@ DEFAULT_ACTIVE_WINDOW = timedelta(minutes=10)
 SQL_FILE = "age_refresh.sql"
 
 _SECTION_RE = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
-_TEMP_TABLES = ("age_active_edge", "age_vertex", "age_desired_edge", "age_kept_edge")
 
 
 @cache
@@ -158,44 +155,23 @@ def refresh_active_graph(tx: WindowTx) -> None:
                 "an older window never moves the graph back in time")
         return
 
-    cur.execute(q["active_edges"], params)
-    edges = cur.rowcount
-    _analyze(cur, "age_active_edge")
-    cur.execute(q["relational_delete"], params)
-    relational_deleted = cur.rowcount
-    cur.execute(q["relational_upsert"], params)
+    cur.execute(q["relational_sync"], params)
+    edges, bucket_rows, relational_deleted = (int(v) for v in cur.fetchone())
     counts = _sync_graph(cur, params) if with_age else RefreshCounts()
     cur.execute(q["record_state"], {**params, "graph_mode": tx.details["graph_mode"], "edges": edges})
 
-    tx.rows_in = edges
+    tx.rows_in = bucket_rows
     tx.rows_out = edges
     tx.details.update({"edges": edges, "relational_deleted": relational_deleted, **vars(counts)})
 
 
 def _sync_graph(cur: Any, params: dict[str, Any]) -> RefreshCounts:
-    """Merge vertices, update kept edges in place, insert new ones, remove the rest (one transaction)."""
+    """Merge vertices, update kept edges in place, insert new ones, remove the rest (same transaction)."""
     q = sql_sections()
-    cur.execute(q["graph_vertices"], params)
     cur.execute(q["graph_insert_vertices"], params)
     vertices_created = cur.rowcount
-    _analyze(cur, "age_vertex")
-    cur.execute(q["graph_desired_edges"], params)
-    _analyze(cur, "age_desired_edge")
-    cur.execute(q["graph_kept_edges"], params)
-    _analyze(cur, "age_kept_edge")
-    cur.execute(q["graph_delete_edges"], params)
-    edges_deleted = cur.rowcount
-    cur.execute(q["graph_update_edges"], params)
-    edges_updated = cur.rowcount
-    cur.execute(q["graph_insert_edges"], params)
-    edges_created = cur.rowcount
+    cur.execute(q["graph_sync_edges"], params)
+    edges_created, edges_updated, edges_deleted = (int(v) for v in cur.fetchone())
     cur.execute(q["graph_delete_vertices"], params)
     return RefreshCounts(vertices_created=vertices_created, vertices_deleted=cur.rowcount,
                          edges_created=edges_created, edges_updated=edges_updated, edges_deleted=edges_deleted)
-
-
-def _analyze(cur: Any, table: str) -> None:
-    """Fresh statistics for a temp table so the joins that follow get hash plans, not guesses."""
-    if table not in _TEMP_TABLES:
-        raise ValueError(f"not a refresh temp table: {table}")
-    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
