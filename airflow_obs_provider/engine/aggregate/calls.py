@@ -13,7 +13,9 @@ client, ``"4"`` producer, ``"5"`` consumer; missing or unknown counts as ``"0"``
 1. client -> server: a client span and its server child in another service give the edge
    caller service -> callee service.
 2. producer -> consumer: a producer span and its consumer child in another service give
-   producer service -> consumer service (the queue in between is not an extra edge).
+   producer service -> consumer service. The queue itself is a node too: a producer span
+   naming a destination also gives producer service -> ``urn:queue:<system>:<destination>``
+   (rule 4's naming), whether or not a consumer is instrumented.
 3. parent -> child across services when either kind is missing, unspecified or internal
    (``0``/``1``): parent service -> child service. Every span has one parent, so a pair is
    counted once, whichever rule matched.
@@ -25,8 +27,8 @@ client, ``"4"`` producer, ``"5"`` consumer; missing or unknown counts as ``"0"``
    ``urn:queue:<messaging_system or unknown>:<destination>``; else ``rpc_service`` ->
    ``urn:svc:<rpc_service>``; else the host of ``server_address``, ``net_peer_name``,
    ``url_full``, ``http_url`` or ``url`` (port removed; IP literals are skipped) ->
-   ``urn:ext:<host>``; else the system alone: ``urn:db:<db_system>``,
-   ``urn:queue:<messaging_system>``, ``urn:ext:<rpc_system>``. A span naming nothing
+   ``urn:ext:<host>``; else the system alone: ``urn:db:<db_system>:<db_system>``,
+   ``urn:queue:<messaging_system>:<messaging_system>``, ``urn:ext:<rpc_system>``. A span naming nothing
    gives no edge; a peer equal to the caller itself is dropped.
 
 Per edge: latency = the caller's ``duration`` (µs -> ms) for client/producer callers, else
@@ -89,8 +91,9 @@ def _peer_urn_sql() -> str:
              || lower(messaging_destination_name)
       WHEN nullif(rpc_service, '') IS NOT NULL THEN 'urn:svc:' || lower(rpc_service)
       WHEN {host} IS NOT NULL THEN 'urn:ext:' || {host}
-      WHEN nullif(db_system, '') IS NOT NULL THEN 'urn:db:' || lower(db_system)
-      WHEN nullif(messaging_system, '') IS NOT NULL THEN 'urn:queue:' || lower(messaging_system)
+      WHEN nullif(db_system, '') IS NOT NULL THEN 'urn:db:' || lower(db_system) || ':' || lower(db_system)
+      WHEN nullif(messaging_system, '') IS NOT NULL
+        THEN 'urn:queue:' || lower(messaging_system) || ':' || lower(messaging_system)
       WHEN nullif(rpc_system, '') IS NOT NULL THEN 'urn:ext:' || lower(rpc_system)
     END"""
 
@@ -130,9 +133,10 @@ partnered AS (
 virtual AS (
   SELECT p.stream_idx, p.ts, 'urn:svc:' || lower(p.svc) AS src, p.peer_urn AS dst, p.err, p.ms,
          p.svc AS src_svc, NULL::VARCHAR AS dst_svc
-  FROM callers p ANTI JOIN partnered q ON q.trace_id = p.trace_id AND q.span_id = p.span_id
+  FROM callers p LEFT JOIN partnered q ON q.trace_id = p.trace_id AND q.span_id = p.span_id
   WHERE p.kind IN (3, 4) AND p.svc IS NOT NULL AND p.peer_urn IS NOT NULL
     AND p.peer_urn <> 'urn:svc:' || lower(p.svc)
+    AND (q.span_id IS NULL OR (p.kind = 4 AND p.peer_urn LIKE 'urn:queue:%'))
 )
 SELECT * FROM counted UNION ALL SELECT * FROM virtual
 """
@@ -201,7 +205,7 @@ def aggregate_calls(
     }
     stream_union_view(con, "spans", [table for _, table in streams], columns)
     sql = _EDGES_SQL.format(svc=quote_ident(mapping.service_column), kind=_KIND_SQL, peer=_peer_urn_sql())
-    con.execute("CREATE OR REPLACE TEMP TABLE edges AS " + sql, {"bstart": bucket_start_us, "bend": bucket_end_us})
+    con.execute("CREATE OR REPLACE TEMP TABLE edges AS " + sql, {"bstart": bucket_start_us, "bend": bucket_end_us}).fetchall()
     rows = con.sql(_ROWS_SQL, params={"bucket": BUCKET_US}).to_arrow_table()
     names = [name for name, _ in streams]
     stream_col = pa.array([names[i] for i in rows.column("stream_idx").to_pylist()], pa.string())

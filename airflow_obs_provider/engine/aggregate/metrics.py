@@ -116,7 +116,8 @@ WITH pts AS (
   WHERE p.value IS NOT NULL AND NOT isnan(p.value) AND p._timestamp < $end
 ),
 plain AS (
-  SELECT minute, urn, metric, any_value(kind) AS kind, max(value) AS max,
+  SELECT minute, urn, metric, CASE any_value(kind) WHEN 'delta' THEN 'counter' ELSE 'gauge' END AS kind,
+         max(value) AS max,
          quantile_cont(value, 0.95) AS p95, min(value) AS min, count(*) AS count,
          sum(value ORDER BY value) AS sum, min(stream_idx) AS stream_idx
   FROM pts WHERE kind IN ('gauge', 'delta') AND ts >= $start GROUP BY minute, urn, metric
@@ -235,7 +236,9 @@ def aggregate_metrics(
     rows = con.sql(_AGG_SQL, params=params).to_arrow_table()
     rows = rows.cast(METRIC_ROW_SCHEMA)
 
-    label_sql = ", ".join(f"max({quote_ident(c)}) AS {quote_ident(c)}" for c in mapping.columns) or "NULL AS _none"
+    # a label is kept only when the resource shows one value for it (a service's pods differ)
+    label_sql = ", ".join(f"CASE WHEN count(DISTINCT {quote_ident(c)}) = 1 THEN max({quote_ident(c)}) END AS "
+                          f"{quote_ident(c)}" for c in mapping.columns) or "NULL AS _none"
     res_table = con.sql(_RESOURCES_SQL.format(labels=label_sql), params=
                             {"start": window.start_us, "end": window.end_us}).to_arrow_table()
     resources = [
@@ -245,5 +248,5 @@ def aggregate_metrics(
     points = con.execute(
         "SELECT count(*) FROM metric_points WHERE _timestamp >= $start AND _timestamp < $end "
         "AND value IS NOT NULL AND NOT isnan(value)", {"start": window.start_us, "end": window.end_us}
-    ).fetchone()
-    return MetricResult(rows, resources, int(points[0]) if points else 0)
+    ).fetchall()
+    return MetricResult(rows, resources, int(points[0][0]))

@@ -21,7 +21,8 @@ service that did not set one). The mapping is configurable per tenant
       fallback: "urn:svc:unknown_service"
 
 Labels stored in ``dim_resource.labels`` are the rule's columns plus ``label_columns``
-that hold a value, masked with :func:`masking.mask_labels` before storing.
+that hold exactly one value for the resource in the window (a service's pods differ, so a
+service carries no pod name), masked with :func:`masking.mask_labels` before storing.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class UrnMapping:
         unknown = set(raw) - {"service_column", "resources", "label_columns", "fallback"}
         if unknown:
             raise ConfigError(f"urn_mapping: unknown keys {sorted(unknown)}")
-        rules = DEFAULT_RULES
+        rules: tuple[UrnRule, ...] = DEFAULT_RULES
         if "resources" in raw:
             if not isinstance(raw["resources"], list) or not raw["resources"]:
                 raise ConfigError("urn_mapping.resources must be a non-empty list of {type, urn}")

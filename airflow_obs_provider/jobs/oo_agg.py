@@ -1,0 +1,199 @@
+"""The ``oo-agg`` job: one window of OpenObserve data -> exactly-once aggregates in Postgres.
+
+Per window ``W = [start, end)`` (aligned to the job's ``align``, default 1 minute), inside
+the ledger's single window transaction (:func:`ledger.run_window`):
+
+- every metric stream is read over ``[start - counter_lookback, end)`` and ``metric_1m`` is
+  replaced for the minutes of W (:mod:`..engine.aggregate.metrics`);
+- if W closes 5-minute buckets (a bucket end in ``(start, end]``), the trace streams are read
+  over those buckets plus ``trace_slack`` on both sides and ``service_call_5m`` is replaced
+  for those buckets (:mod:`..engine.aggregate.calls`); the log streams are read over the
+  buckets and handed to the pattern miner for ``log_pattern_5m``. Earlier minutes never
+  touch 5-minute tables, so rerunning one cannot overwrite a complete bucket with a partial one;
+- ``dim_resource`` gets every resource seen (first/last seen widened, labels masked);
+- one ``oo_locator`` per stream read; aggregate rows point to their stream's locator.
+
+Options (``jobs.oo-agg`` in the YAML): ``counter_lookback`` (default ``5m``), ``trace_slack``
+(default ``2m``; ``delay`` must exceed it plus OO's WAL horizon), ``duckdb_threads``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from airflow_obs_provider.engine.aggregate.calls import (
+    DEFAULT_SLACK_US,
+    aggregate_calls,
+    closed_buckets,
+)
+from airflow_obs_provider.engine.aggregate.calls import read_range as calls_read_range
+from airflow_obs_provider.engine.aggregate.duck import connect_duckdb
+from airflow_obs_provider.engine.aggregate.locators import Locator, locator_for
+from airflow_obs_provider.engine.aggregate.metrics import DEFAULT_LOOKBACK_US, aggregate_metrics
+from airflow_obs_provider.engine.aggregate.metrics import read_range as metrics_read_range
+from airflow_obs_provider.engine.aggregate.resources import merge_resources
+from airflow_obs_provider.engine.aggregate.urn import UrnMapping
+from airflow_obs_provider.engine.config import ConfigError, EtlConfig, JobConfig, load_config
+from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, WindowTx, run_window
+from airflow_obs_provider.engine.oo.source import OOSource, SourceSecrets, open_source
+from airflow_obs_provider.engine.window import Window, parse_duration, parse_time, split_range
+from airflow_obs_provider.engine.writer import (
+    METRIC_1M,
+    SERVICE_CALL_5M,
+    replace_facts,
+    replace_locators,
+    upsert_resources,
+)
+
+JOB = "oo-agg"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AggOptions:
+    counter_lookback_us: int = DEFAULT_LOOKBACK_US
+    trace_slack_us: int = DEFAULT_SLACK_US
+    duckdb_threads: int | None = None
+
+    @classmethod
+    def from_job(cls, job: JobConfig) -> AggOptions:
+        opts = dict(job.options)
+        try:
+            lookback = parse_duration(opts.pop("counter_lookback", "5m"))
+            slack = parse_duration(opts.pop("trace_slack", "2m"))
+            threads = opts.pop("duckdb_threads", None)
+        except ValueError as exc:
+            raise ConfigError(f"jobs.{JOB}: {exc}") from exc
+        if lookback.total_seconds() < 0 or slack.total_seconds() < 0:
+            raise ConfigError(f"jobs.{JOB}: counter_lookback and trace_slack must not be negative")
+        if slack > job.delay:
+            log.warning("jobs.%s: trace_slack %s exceeds delay %s: calls crossing a bucket end may be missed",
+                        JOB, slack, job.delay)
+        return cls(int(lookback.total_seconds() * 1e6), int(slack.total_seconds() * 1e6),
+                   int(threads) if threads else None)
+
+
+def _read_all(source: OOSource, stream_type: str, from_us: int, to_us: int,
+              locators: list[Locator]) -> list[tuple[str, pa.Table]]:
+    """Read every stream of ``stream_type`` over ``[from_us, to_us)``, recording one locator each."""
+    got = []
+    for stream in source.streams(stream_type):
+        read = source.read(stream_type, stream, from_us, to_us)
+        locators.append(locator_for(source, read, from_us, to_us))
+        got.append((stream, read.table))
+    return got
+
+
+def _write_log_patterns(tx: WindowTx, logs: list[tuple[str, pa.Table]], bucket_from_us: int, bucket_to_us: int,
+                        mapping: UrnMapping, patterns_cfg: Any) -> int:
+    """Hand the closed buckets' logs to the pattern miner (log_pattern, log_pattern_5m), if installed."""
+    try:
+        from airflow_obs_provider.engine import log_patterns  # type: ignore[attr-defined]
+    except ImportError:
+        return 0
+    writer: Callable[..., Any] | None = getattr(log_patterns, "write_window_patterns", None)
+    if writer is None:
+        return 0
+    return int(writer(tx, logs, bucket_from_us, bucket_to_us, mapping=mapping, config=patterns_cfg) or 0)
+
+
+def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
+                secrets: SourceSecrets | None = None) -> Callable[[WindowTx], None]:
+    """Validate everything up front (a bad config never reaches the ledger) and return the window body."""
+    tcfg = cfg.tenant(tenant)
+    job = cfg.job(JOB)
+    window.require_aligned(job.align)
+    opts = AggOptions.from_job(job)
+    mapping = UrnMapping.from_config(tcfg.urn_mapping)
+    source = open_source(tcfg.source, base_dir=cfg.base_dir, secrets=secrets or SourceSecrets.from_env())
+
+    def body(tx: WindowTx) -> None:
+        stages = {"read": 0.0, "aggregate": 0.0, "write": 0.0}
+        t = time.perf_counter()
+        locators: list[Locator] = []
+        m_from, m_to = metrics_read_range(window, opts.counter_lookback_us)
+        metric_streams = _read_all(source, "metrics", m_from, m_to, locators)
+        ranges = [("metrics", m_from, m_to)]
+        buckets = closed_buckets(window.start_us, window.end_us)
+        trace_streams: list[tuple[str, pa.Table]] = []
+        log_streams: list[tuple[str, pa.Table]] = []
+        if buckets:
+            t_from, t_to = calls_read_range(*buckets, opts.trace_slack_us)
+            trace_streams = _read_all(source, "traces", t_from, t_to, locators)
+            log_streams = _read_all(source, "logs", *buckets, locators)
+            ranges += [("traces", t_from, t_to), ("logs", *buckets)]
+        stages["read"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        con = connect_duckdb(opts.duckdb_threads)
+        try:
+            metrics = aggregate_metrics(metric_streams, window, mapping, lookback_us=opts.counter_lookback_us, con=con)
+            calls = aggregate_calls(trace_streams, *buckets, mapping, con=con) if buckets else None
+        finally:
+            con.close()
+        resources = merge_resources(metrics.resources, calls.resources if calls else [])
+        stages["aggregate"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        upsert_resources(tx.cur, tx.tenant_id, resources)
+        replace_locators(tx.cur, tx.tenant_id, locators, ranges)
+        written = replace_facts(tx.cur, tx.tenant_id, METRIC_1M, metrics.rows, window.start_us, window.end_us,
+                                (m_from, m_to))
+        call_rows = pattern_rows = 0
+        if buckets and calls is not None:
+            call_rows = replace_facts(tx.cur, tx.tenant_id, SERVICE_CALL_5M, calls.rows, *buckets,
+                                      calls_read_range(*buckets, opts.trace_slack_us))
+            pattern_rows = _write_log_patterns(tx, log_streams, *buckets, mapping, cfg.tenant(tenant).patterns)
+        stages["write"] = time.perf_counter() - t
+
+        tx.rows_in = sum(loc.record_count for loc in locators)
+        tx.rows_out = written + call_rows + pattern_rows + len(resources)
+        tx.details.update({
+            "stages_s": {k: round(v, 6) for k, v in stages.items()},
+            "metric_rows": written, "call_rows": call_rows, "pattern_rows": pattern_rows,
+            "resources": len(resources), "streams_read": len(locators),
+            "buckets_5m": [buckets[0], buckets[1]] if buckets else None,
+        })
+
+    return body
+
+
+def run(cfg: EtlConfig, tenant: str, window: Window, *, pg_url: str | None = None,
+        secrets: SourceSecrets | None = None, run_info: RunInfo | None = None) -> WindowResult:
+    """Run ``oo-agg`` for one tenant and window, exactly once (see the module doc)."""
+    body = window_body(cfg, tenant, window, secrets=secrets)
+    return run_window(JOB, tenant, window, body, pg_url=pg_url, run_info=run_info)
+
+
+def cli_run(args: argparse.Namespace) -> int:
+    """``obs-etl run oo-agg``: every aligned window in ``[--from, --to)``, in order, stopping at a failure."""
+    cfg = load_config(args.config)
+    job = cfg.job(JOB)
+    start, end = parse_time(args.start), parse_time(args.end)
+    windows = list(split_range(start, end, job.align))
+    if not windows:
+        print(f"no {job.align}-aligned window in [{start.isoformat()}, {end.isoformat()})", file=sys.stderr)
+        return 1
+    total_in = total_out = 0
+    t0 = time.perf_counter()
+    for i, window in enumerate(windows, 1):
+        try:
+            result = run(cfg, args.tenant, window, pg_url=args.pg_url)
+        except Exception as exc:
+            print(f"[{i}/{len(windows)}] {window} failed: {exc}", file=sys.stderr)
+            return 1
+        total_in += result.rows_in
+        total_out += result.rows_out
+        print(f"[{i}/{len(windows)}] {window} {result.status} records={result.rows_in} rows={result.rows_out} "
+              f"{result.seconds:.3f}s", flush=True)
+    print(f"oo-agg {args.tenant}: {len(windows)} windows, {total_in} records read, {total_out} rows written "
+          f"in {time.perf_counter() - t0:.1f}s")
+    return 0
