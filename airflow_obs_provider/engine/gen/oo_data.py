@@ -427,9 +427,9 @@ def metric_series(scale: int) -> list[Series]:
 
 
 def _pod_clock(pod: str) -> tuple[float, float, float]:
-    """Per pod: requests/s, restart period (s) and restart phase (s): counters reset on restarts."""
+    """Per pod: requests/s, restart period (20-80 min) and phase (s): counters reset on restarts."""
     h = _stable_u64("pod", pod)
-    return 5 + h % 40, 3600 * (1 + (h >> 8) % 3) + (h >> 16) % 1800, float((h >> 24) % 7200)
+    return 5 + h % 40, 1200 + (h >> 8) % 3600, float((h >> 24) % 7200)
 
 
 def _last_restart(t_s: np.ndarray, period: float, phase: float) -> np.ndarray:
@@ -447,7 +447,7 @@ def gen_metrics(seed: int, minute_us: int, scale: int) -> tuple[dict[str, pa.Tab
     resets: dict[str, list[Any]] = defaultdict(list)
     for s in metric_series(scale):
         sid = _stable_u64(s.stream, sorted(s.labels.items()))
-        phase_us = sid % (SCRAPE_S * 1_000_000)
+        phase_us = _stable_u64("scrape", s.pod) % (SCRAPE_S * 1_000_000)  # one scrape time per pod
         ts = minute_us + phase_us + np.arange(60 // SCRAPE_S, dtype=np.int64) * SCRAPE_S * 1_000_000
         t_s = ts / 1e6
         rate, period, phase = _pod_clock(s.pod)
