@@ -25,9 +25,23 @@ _SENSITIVE_KEY = (
     r"|cookie|signature|x-api-key|pass(?:phrase)?))"
 )
 _SENSITIVE_KEY_RE = re.compile(rf"^{_SENSITIVE_KEY}$", re.IGNORECASE)
+# the same words without the free prefix, for scanning text: "db_password=" matches at "password"
+_SENSITIVE_WORD = (
+    r"(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|secret[_-]?key"
+    r"|client[_-]?secret|credentials?|auth(?:orization)?|session[_-]?id|cookie|signature|x-api-key|pass(?:phrase)?)"
+)
+
+_SENSITIVE_WORD_RE = re.compile(_SENSITIVE_WORD, re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"<[A-Z_]+>")
+
+
+def _is_secret_pair(key: str, value: str) -> bool:
+    """A key=value pair whose key names a secret and whose value is not already a marker."""
+    return bool(_SENSITIVE_WORD_RE.search(key)) and not _PLACEHOLDER.fullmatch(value.strip("\"'"))
+
 
 # Ordered: the specific shapes first so their marker says what was there.
-_TEXT_RULES: list[tuple[re.Pattern[str], str]] = [
+_TEXT_RULES: list[tuple[re.Pattern[str], Any]] = [
     # PEM blocks (private keys, certificates with keys)
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
      "<PRIVATE_KEY>"),
@@ -49,11 +63,11 @@ _TEXT_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b"), "<API_KEY>"),
     (re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"), "<API_KEY>"),
     # JSON / quoted forms: "password": "x"  'token': 'y'
-    (re.compile(rf"""(?i)(["']{_SENSITIVE_KEY}["']\s*:\s*)(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,}}\]]+)"""),
-     r'\1"' + SECRET + '"'),
+    (re.compile(r"""(["'])([\w.-]++)\1(\s*:\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,}\]]+)"""),
+     lambda m: f'{m[1]}{m[2]}{m[1]}{m[3]}"{SECRET}"' if _is_secret_pair(m[2], m[4]) else m[0]),
     # key=value / key: value forms, quoted or bare values (password=hunter2, secret: abc, token="x y")
-    (re.compile(rf"""(?i)(\b{_SENSITIVE_KEY}\s*[=:]\s*)(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|(?!<[A-Z_]+>)[^\s,;&'"}}\])]+)"""),
-     r"\1" + SECRET),
+    (re.compile(r"""(?<![\w.-])([\w.-]++)(\s*[=:]\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;&'"}\])]+)"""),
+     lambda m: f"{m[1]}{m[2]}{SECRET}" if _is_secret_pair(m[1], m[3]) else m[0]),
     # AWS secret access keys have no prefix; only catch them beside their usual names (above) or
     # as a 40-char base64 run next to an access key id, which is how they leak in config dumps.
     (re.compile(r"(<AWS_KEY>[\s,;:=\"']+)[A-Za-z0-9/+]{40}\b"), r"\1" + SECRET),
@@ -61,19 +75,28 @@ _TEXT_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"), "<EMAIL>"),
 ]
 
-# Cheap pre-check: most log lines contain none of these, so we skip all the regexes.
-_TRIGGER = re.compile(
-    r"(?i)passw|pwd|secret|token|key|auth|bearer|basic|digest|cred|session|cookie|signature|eyJ|://|@"
-    r"|AKIA|ASIA|AIza|gh[pousr]_|xox|sk[-_]|rk_|pk_|glpat|BEGIN|pass"
-)
+# A rule only runs when one of its needles is in the lower-cased text: most log lines contain
+# none of them, so masking usually costs a few substring checks.
+_KEY_WORDS = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "session", "cookie", "signature")
+_RULE_NEEDLES: list[tuple[str, ...]] = [
+    ("begin",), ("eyj",), ("bearer",), ("basic",), ("://",),
+    ("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa"), ("aiza",), ("gh",), ("github_pat",),
+    ("xox",), ("_live_", "_test_"), ("sk-",), ("glpat",), ("\"", "'"), _KEY_WORDS, ("<aws_key>",), ("@",),
+]
+assert len(_RULE_NEEDLES) == len(_TEXT_RULES)
+_RULES = [(p, r, n) for (p, r), n in zip(_TEXT_RULES, _RULE_NEEDLES, strict=True)]
 
 
 def mask_text(text: str) -> str:
     """Return ``text`` with credentials, keys, tokens and e-mail addresses replaced by markers."""
-    if not text or not _TRIGGER.search(text):
+    if not text:
         return text
-    for pattern, replacement in _TEXT_RULES:
-        text = pattern.sub(replacement, text)
+    low = text.lower()
+    for pattern, replacement, needles in _RULES:
+        for needle in needles:
+            if needle in low:
+                text = pattern.sub(replacement, text)
+                break
     return text
 
 

@@ -19,26 +19,39 @@ _WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
 _TLD = (r"(?:com|net|org|edu|gov|mil|int|io|hk|cn|uk|de|jp|ru|fr|br|in|info|biz|co|us|eu|au|ca|nl"
         r"|local|localdomain|internal|lan|corp|cloud|dev|app)")
 
-# (kind, pattern), applied in order: wide shapes (URLs, timestamps) before the pieces they contain.
-MASKS: list[tuple[str, re.Pattern[str]]] = [
-    ("URL", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")),
-    ("IP", re.compile(r"/?\b0\.0\.0\.0(?::0)?\b")),
-    ("TS", re.compile(r"\b0-0-0[T ]0:0(?::0)?(?:[.,]0)?(?:Z|[+-]0(?::?0)?)?\b")),
-    ("TS", re.compile(rf"\b(?:{_WEEKDAY},?\s+)?{_MONTH}\s+0(?:,?\s+0)?\s+0:0:0(?:[.,]0)?(?:\s+[A-Z]{{3,4}})?(?:\s+0)?\b")),
-    ("TS", re.compile(rf"\b0[/ -]{_MONTH}[/ -]0[: ]0:0:0(?:\s*[+-]0)?")),
-    ("DATE", re.compile(r"\b0[-/]0[-/]0\b")),
-    ("IP", re.compile(r"\b[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}(?:%\w+)?(?=[\s,;)\]]|$)")),
-    ("HOST", re.compile(rf"\b(?:[A-Za-z0-9][A-Za-z0-9-]*\.)+{_TLD}\b(?::0)?")),
-    ("PATH", re.compile(r"\b[A-Za-z]:\\[^\s\"'<>]*")),
-    ("PATH", re.compile(r"(?<![\w/.\-<>])(?:\.{1,2})?(?:/[\w.\-+@%~$:]+)+/?")),
-    ("TIME", re.compile(r"\b0:0(?::0)?(?:[.,]0)?\b")),
-    ("HEX", re.compile(r"\b0[xX][0-9a-fA-F]+\b")),
-    ("SIZE", re.compile(r"\b0(?:\.0)?(?:\s?(?:[KMGTPE]i?B|bytes?)|[KMGTPE]i?B|B|[kKMG])\b")),
-    ("DUR", re.compile(r"(?:<\s?)?\b0(?:\.0)?\s?(?:ms|us|µs|ns|s|secs?|seconds?|msecs?|mins?|minutes?|hrs?|hours?|days?)\b")),
+# (kind, pattern, needles), applied in order: wide shapes (URLs, timestamps, IPs) before the pieces
+# they contain. A pattern only runs when one of its needles is in the text: most lines need few.
+MASKS: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
+    ("<URL>", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+"), ("://",)),
+    ("<TS>", re.compile(r"\b0-0-0[T ]0:0(?::0)?(?:[.,]0)?(?:Z|[+-]0(?::?0)?)?\b"), ("0-0-0",)),
+    ("<TS>", re.compile(rf"\b(?:{_WEEKDAY},?\s+)?{_MONTH}\s+0(?:,?\s+0)?\s+0:0:0(?:[.,]0)?(?:\s+[A-Z]{{3,4}})?(?:\s+0)?\b"),
+     ("0:0:0",)),
+    ("<TS>", re.compile(rf"\b0[/ -]{_MONTH}[/ -]0[: ]0:0:0(?:\s*[+-]0)?"), ("0:0:0",)),
+    ("<IP>", re.compile(r"/?\b0\.0\.0\.0(?::0)?\b"), ("0.0.0.0",)),
+    ("<IP>", re.compile(r"\b[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}(?:%\w+)?(?=[\s,;)\]]|$)"), ("::", ":0:")),
+    ("<HOST>", re.compile(rf"(?<![\w.-])(?:[A-Za-z0-9][A-Za-z0-9-]*+\.)++{_TLD}\b(?::0)?"), (".",)),
+    ("<PATH>", re.compile(r"\b[A-Za-z]:\\[^\s\"'<>]*"), (":\\",)),
+    ("<PATH>", re.compile(r"(?<![\w/.\-<>])(?:\.{1,2})?(?:/[\w.\-+@%~$:]++)++/?"), ("/",)),
 ]
 
-# "<SIZE> (<SIZE>)": one quantity written twice ("0 bytes (0.0 KB)") is one variable.
+# Quantities that start at a number, in one pass (the alternatives are tried in this order).
+_QUANTITY = re.compile(
+    r"(?P<DATE>\b0[-/]0[-/]0\b)"
+    r"|(?P<TIME>\b0:0(?::0)?(?:[.,]0)?\b)"
+    r"|(?P<HEX>\b0[xX][0-9a-fA-F]+\b)"
+    r"|(?P<SIZE>\b0(?:\.0)?(?:\s?(?:[KMGTPE]i?B|bytes?)|[KMGTPE]i?B|B|[kKMG])\b)"
+    r"|(?P<DUR>\b0(?:\.0)?\s?(?:ms|us|µs|ns|s|secs?|seconds?|msecs?|mins?|minutes?|hrs?|hours?|days?)\b)"
+)
+
+
+def _quantity(m: re.Match[str]) -> str:
+    return f"<{m.lastgroup}>"
+
+
+# "<SIZE> (<SIZE>)": one quantity written twice ("0 bytes (0.0 KB)") is one variable;
+# "<0 sec" (less than a second) is a duration like any other.
 _REPEATED_QUANTITY = re.compile(r"<(SIZE|DUR)>\s*\(<(?:SIZE|DUR)>\)")
+_LESS_THAN_DURATION = re.compile(r"<\s?<DUR>")
 
 
 def digit_key(line: str) -> str:
@@ -49,8 +62,15 @@ def digit_key(line: str) -> str:
 def apply_masks(normalised: str) -> str:
     """Secrets first (so they never reach a template), then the named variable masks."""
     text = mask_text(normalised)
-    for kind, pattern in MASKS:
-        text = pattern.sub(f"<{kind}>", text)
+    for placeholder, pattern, needles in MASKS:
+        for needle in needles:
+            if needle in text:
+                text = pattern.sub(placeholder, text)
+                break
+    if "0" in text:
+        text = _QUANTITY.sub(_quantity, text)
     if "(<" in text:
         text = _REPEATED_QUANTITY.sub(r"<\1>", text)
+    if "<<" in text or "< <" in text:
+        text = _LESS_THAN_DURATION.sub("<DUR>", text)
     return text

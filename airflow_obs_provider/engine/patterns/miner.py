@@ -21,9 +21,9 @@ How a batch is mined:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-import re
 from typing import Any
 
 from drain3.drain import Drain
@@ -57,6 +57,8 @@ class FamilyStats:
     kinds: list[set[str]]
     # fingerprints handed out for this family -> the token tuple they stood for
     issued: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the first key seen (tokens, kinds): later keys only need their differing positions observed
+    ref: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     @classmethod
     def new(cls, tokens: Tokens) -> FamilyStats:
@@ -64,13 +66,21 @@ class FamilyStats:
         return cls(glue=tokens.glue, values=[{} for _ in range(n)], kinds=[set() for _ in range(n)])
 
     def observe(self, tokens: Tokens, min_values: int, max_enum_values: int) -> None:
-        for pos, (tok, kind) in enumerate(zip(tokens.key, tokens.kinds, strict=True)):
+        ref, ref_kinds = self.ref
+        if not ref:
+            self.ref = (tokens.key, tokens.kinds)
+            changed: Sequence[int] = range(len(tokens.key))
+        else:  # only positions that differ from the family's first key can add anything new
+            changed = [pos for pos, a, b, ka, kb in zip(range(len(ref)), tokens.key, ref, tokens.kinds, ref_kinds,
+                                                        strict=True) if a != b or ka != kb]
+        for pos in changed:
+            tok, kind = tokens.key[pos], tokens.kinds[pos]
             if kind:
                 self.kinds[pos].add(kind)
             seen = self.values[pos]
-            if seen is None:
+            if seen is None or tok in seen:
                 continue
-            seen[tok] = seen.get(tok, 0) + 1
+            seen[tok] = 1
             if len(seen) >= max_enum_values or (len(seen) >= min_values and not _all_enum_like(seen)):
                 self.values[pos] = None
 
@@ -116,9 +126,7 @@ class PatternMiner:
         form_to_key: dict[str, int] = {}
         key_index: dict[tuple[str, ...], int] = {}
         distinct: list[Tokens] = []
-        for form in forms:
-            if form in form_to_key:
-                continue
+        for form in dict.fromkeys(forms):  # unique forms, first-seen order, at C speed
             tokens = tokenize(apply_masks(form), self.config.max_tokens)
             idx = key_index.get(tokens.key)
             if idx is None:
@@ -129,7 +137,7 @@ class PatternMiner:
         cluster_of = self._mine(distinct)
         fp_of_key = self._finalise(distinct, cluster_of)
         fp_of_form = {form: fp_of_key[idx] for form, idx in form_to_key.items()}
-        return [fp_of_form[form] for form in forms]
+        return list(map(fp_of_form.__getitem__, forms))
 
     def template(self, fp: str) -> str:
         """The readable template of a fingerprint (aliases are followed to the current one)."""
@@ -248,7 +256,12 @@ class PatternMiner:
                         self._templates.pop(old_fp, None)
                         self._alias(old_fp, new_fp)
         out: list[str] = []
+        issued: dict[tuple[int, tuple[str, ...]], str] = {}
         for tokens, cid in zip(distinct, cluster_of, strict=True):
             stats = self._families[cid]
-            out.append(self._issue(stats, stats.final_tokens(tokens.key)))
+            final = stats.final_tokens(tokens.key)
+            fp = issued.get((cid, final))
+            if fp is None:
+                fp = issued[(cid, final)] = self._issue(stats, final)
+            out.append(fp)
         return out

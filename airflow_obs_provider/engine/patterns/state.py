@@ -54,6 +54,7 @@ def dump_state(miner: PatternMiner) -> bytes:
                 "values": s.values,
                 "kinds": [sorted(k) for k in s.kinds],
                 "issued": {fp: list(toks) for fp, toks in s.issued.items()},
+                "ref": [list(s.ref[0]), list(s.ref[1])],
             }
             for cid, s in miner._families.items()
         },
@@ -98,6 +99,7 @@ def load_state(cls: type[PatternMiner], blob: bytes, config: MinerConfig | Mappi
             values=fam["values"],
             kinds=[set(k) for k in fam["kinds"]],
             issued={fp: tuple(toks) for fp, toks in fam["issued"].items()},
+            ref=(tuple(fam["ref"][0]), tuple(fam["ref"][1])),
         )
     miner._templates = dict(doc["templates"])
     miner._aliases = dict(doc["aliases"])

@@ -39,12 +39,15 @@ def _kind(token: str) -> str:
 
 def tokenize(masked: str, max_tokens: int) -> Tokens:
     pairs = _TOKEN.findall(masked)
+    if not pairs:
+        return Tokens((), (), ())
     if len(pairs) > max_tokens:
         pairs = pairs[: max_tokens - 1] + [(" ", "<TAIL>")]
-    kinds = tuple(_kind(tok) for _, tok in pairs)
-    key = tuple(VAR if kind else tok for (_, tok), kind in zip(pairs, kinds, strict=True))
-    glue = tuple(bool(ws) for ws, _ in pairs)
-    return Tokens(key, kinds, glue)
+    spaces, words = zip(*pairs, strict=True)
+    # most tokens are plain words: only call _kind on those that might be variables
+    kinds = tuple([_kind(w) if ("0" in w or "<" in w or w in _BOOLEANS) else "" for w in words])
+    key = tuple([VAR if k else w for w, k in zip(words, kinds, strict=True)])
+    return Tokens(key, kinds, tuple(map(bool, spaces)))
 
 
 def render(tokens: tuple[str, ...], glue: tuple[bool, ...]) -> str:
