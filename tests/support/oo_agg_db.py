@@ -77,12 +77,13 @@ def call_rows(pg_url: str, tenant: str) -> dict[tuple[int, str, str], dict[str, 
             for r in content_by_urn(pg_url, tenant)["calls"]}
 
 
-def ledger(pg_url: str, job: str = "oo-agg") -> list[tuple[Any, ...]]:
+def ledger(pg_url: str, job: str = "oo-agg", tenant: str | None = None) -> list[tuple[Any, ...]]:
     conn = psycopg2.connect(pg_url)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT window_from, window_to, status, attempts, error FROM etl_job_run WHERE job = %s "
-                        "ORDER BY window_from, window_to", (job,))
+            cur.execute("SELECT window_from, window_to, status, attempts, error FROM etl_job_run r "
+                        "JOIN dim_tenant t ON t.id = r.tenant_id WHERE job = %s AND (%s IS NULL OR t.code = %s) "
+                        "ORDER BY window_from, window_to", (job, tenant, tenant))
             return cur.fetchall()
     finally:
         conn.close()
