@@ -145,6 +145,14 @@ def state_refs(cfg: Mapping[str, Any]) -> list[StateRef]:
     return refs
 
 
+def uses_s3(cfg: Mapping[str, Any]) -> bool:
+    """Whether any configured state lives on S3 (only then are S3 credentials needed)."""
+    try:
+        return any(ref.location.startswith("s3://") for ref in state_refs(cfg))
+    except TopologySourceError:
+        return False  # the run itself reports the bad block, inside its ledger window
+
+
 def _local_files(location: str, base_dir: Path | None) -> list[Path]:
     p = Path(location).expanduser()
     if not p.is_absolute() and base_dir is not None:
