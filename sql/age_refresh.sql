@@ -79,6 +79,17 @@ SELECT pg_advisory_xact_lock(hashtextextended('obs-etl age-refresh tenant ' || %
 -- name: applied_at
 SELECT applied_at FROM age_refresh_state WHERE tenant_id = %(tenant_id)s;
 
+-- name: plan_bulk
+-- Every join of the refresh is bulk (thousands of edges against thousands of
+-- vertices), but AGE's label tables are rarely analysed and CTE row estimates are
+-- guesses, so the planner picks nested loops that turn quadratic (measured: 10k
+-- edges took minutes). Hash and merge joins only, for this transaction's refresh;
+-- plan_restore puts the caller's setting back before the ledger's own statements.
+SELECT current_setting('enable_nestloop'), set_config('enable_nestloop', 'off', true);
+
+-- name: plan_restore
+SELECT set_config('enable_nestloop', %(enable_nestloop)s, true);
+
 -- name: relational_sync
 -- The truth: one row per (src, dst) with calls in the complete 5-minute buckets
 -- inside [window_from, window_to), written to active_call_edge (rows of edges

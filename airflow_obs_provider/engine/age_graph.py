@@ -155,9 +155,12 @@ def refresh_active_graph(tx: WindowTx) -> None:
                 "an older window never moves the graph back in time")
         return
 
+    cur.execute(q["plan_bulk"])
+    enable_nestloop = cur.fetchone()[0]
     cur.execute(q["relational_sync"], params)
     edges, bucket_rows, relational_deleted = (int(v) for v in cur.fetchone())
     counts = _sync_graph(cur, params) if with_age else RefreshCounts()
+    cur.execute(q["plan_restore"], {"enable_nestloop": enable_nestloop})
     cur.execute(q["record_state"], {**params, "graph_mode": tx.details["graph_mode"], "edges": edges})
 
     tx.rows_in = bucket_rows

@@ -27,7 +27,8 @@ def test_sql_sections_take_user_data_only_as_parameters() -> None:
     for name, text in sql_sections().items():
         assert "{" not in text and "format(" not in text.lower(), name
         assert set(re.findall(r"%\((\w+)\)s", text)) <= {
-            "tenant_id", "tenant_key", "window_from", "window_to", "covered_seconds", "graph_mode", "edges"}, name
+            "tenant_id", "tenant_key", "window_from", "window_to", "covered_seconds", "graph_mode", "edges",
+            "enable_nestloop"}, name
 
 
 def test_sql_sections_reject_duplicates_and_empty_files() -> None:
