@@ -16,6 +16,7 @@ _DIGIT_RUN = re.compile(r"\d+")
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
+_H = "[0-9a-fA-F]{1,4}"  # one IPv6 group
 _TLD = (r"(?:com|net|org|edu|gov|mil|int|io|hk|cn|uk|de|jp|ru|fr|br|in|info|biz|co|us|eu|au|ca|nl"
         r"|local|localdomain|internal|lan|corp|cloud|dev|app)")
 
@@ -28,19 +29,22 @@ MASKS: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
      ("0:0:0",)),
     ("<TS>", re.compile(rf"\b0[/ -]{_MONTH}[/ -]0[: ]0:0:0(?:\s*[+-]0)?"), ("0:0:0",)),
     ("<IP>", re.compile(r"/?\b0\.0\.0\.0(?::0)?\b"), ("0.0.0.0",)),
-    ("<IP>", re.compile(r"\b[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}(?:%\w+)?(?=[\s,;)\]]|$)"), ("::", ":0:")),
+    ("<IP>", re.compile(rf"(?<![\w:])(?:{_H}(?::{_H})*::(?:{_H}(?::{_H})*)?|::{_H}(?::{_H})*|(?:{_H}:){{7}}{_H})"
+                        r"(?:%\w+)?(?![\w:])"), ("::", ":0:")),
+    ("<MAC>", re.compile(r"(?<![\w:])[0-9a-fA-F]{1,2}(?:[:-][0-9a-fA-F]{1,2}){5}(?![\w:])"), (":", "-")),
     ("<HOST>", re.compile(rf"(?<![\w.-])(?:[A-Za-z0-9][A-Za-z0-9-]*+\.)++{_TLD}\b(?::0)?"), (".",)),
     ("<PATH>", re.compile(r"\b[A-Za-z]:\\[^\s\"'<>]*"), (":\\",)),
     ("<PATH>", re.compile(r"(?<![\w/.\-<>])(?:\.{1,2})?(?:/[\w.\-+@%~$:]++)++/?"), ("/",)),
 ]
 
 # Quantities that start at a number, in one pass (the alternatives are tried in this order).
-_QUANTITY = re.compile(
-    r"(?P<DATE>\b0[-/]0[-/]0\b)"
-    r"|(?P<TIME>\b0:0(?::0)?(?:[.,]0)?\b)"
-    r"|(?P<HEX>\b0[xX][0-9a-fA-F]+\b)"
-    r"|(?P<SIZE>\b0(?:\.0)?(?:\s?(?:[KMGTPE]i?B|bytes?)|[KMGTPE]i?B|B|[kKMG])\b)"
-    r"|(?P<DUR>\b0(?:\.0)?\s?(?:ms|us|µs|ns|s|secs?|seconds?|msecs?|mins?|minutes?|hrs?|hours?|days?)\b)"
+_QUANTITY = re.compile(  # one shared "\b0" prefix lets the regex engine skip quickly to candidates
+    r"\b0(?:"
+    r"(?P<DATE>[-/]0[-/]0\b)"
+    r"|(?P<TIME>:0(?::0)?(?:[.,]0)?\b)"
+    r"|(?P<HEX>[xX][0-9a-fA-F]+\b)"
+    r"|(?P<SIZE>(?:\.0)?(?:\s?(?:[KMGTPE]i?B|bytes?)|[KMGTPE]i?B|B|[kKMG])\b)"
+    r"|(?P<DUR>(?:\.0)?\s?(?:ms|us|µs|ns|s|secs?|seconds?|msecs?|mins?|minutes?|hrs?|hours?|days?)\b))"
 )
 
 
