@@ -13,6 +13,7 @@ from typing import NamedTuple
 VAR = "<*>"
 _TOKEN = re.compile(r"(\s*)([=,;:()\[\]{}\"']|[^\s=,;:()\[\]{}\"']+)")
 _PLACEHOLDER = re.compile(r"<([A-Z_]+)>")
+_HEX_WORD = re.compile(r"[a-f]{8,}|[A-F]{8,}")
 _BOOLEANS = frozenset({"true", "false", "True", "False", "TRUE", "FALSE"})
 
 
@@ -34,6 +35,8 @@ def _kind(token: str) -> str:
         return "NUM" if token in ("0", "-0", "0.0", "-0.0", "+0") else "*"
     if token in _BOOLEANS:
         return "BOOL"
+    if _HEX_WORD.fullmatch(token):  # ids that happen to have no digit ("faccfccf"); no word is that long
+        return "HEX"
     return ""
 
 
@@ -45,7 +48,7 @@ def tokenize(masked: str, max_tokens: int) -> Tokens:
         pairs = pairs[: max_tokens - 1] + [(" ", "<TAIL>")]
     spaces, words = zip(*pairs, strict=True)
     # most tokens are plain words: only call _kind on those that might be variables
-    kinds = tuple([_kind(w) if ("0" in w or "<" in w or w in _BOOLEANS) else "" for w in words])
+    kinds = tuple([_kind(w) if ("0" in w or "<" in w or w in _BOOLEANS or len(w) >= 8) else "" for w in words])
     key = tuple([VAR if k else w for w, k in zip(words, kinds, strict=True)])
     return Tokens(key, kinds, tuple(map(bool, spaces)))
 

@@ -1,0 +1,54 @@
+"""Named masks and the tokenizer."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_obs_provider.engine.patterns.masks import apply_masks, digit_key
+from airflow_obs_provider.engine.patterns.tokenizer import VAR, render, tokenize
+
+
+def masked(line: str) -> str:
+    return apply_masks(digit_key(line))
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("src: /10.250.19.102:54106 dest", "src: <IP> dest"),
+        ("from fe80::1%eth0 ok", "from <IP> ok"),
+        ("mac 00:1a:2b:3c:4d:5e up", "mac <MAC> up"),
+        ("GET https://api.example.com/v1/x?id=3 done", "GET <URL> done"),
+        ("at 2015-10-18 18:01:47,978 start", "at <TS> start"),
+        ("connection at Sun Jul 24 02:38:22 2005 closed", "connection at <TS> closed"),
+        ("open /var/log/messages.1 failed", "open <PATH> failed"),
+        ("Core: C:\\Windows\\winsxs\\cbscore.dll", "Core: <PATH>"),
+        ("www.google.com:443 open", "<HOST> open"),
+        ("took 12 ms", "took <DUR>"),
+        ("lifetime <1 sec", "lifetime <DUR>"),
+        ("sent 1200 bytes (1.17 KB) ok", "sent <SIZE> ok"),
+        ("addr 0x7f3a2b", "addr <HEX>"),
+        ("login password=hunter2", "login password=<SECRET>"),
+    ],
+)
+def test_named_masks(line: str, expected: str) -> None:
+    assert masked(line) == expected
+
+
+def test_masks_depend_only_on_the_digit_normalised_form() -> None:
+    a, b = "at 10.0.0.1:80 took 5 ms", "at 192.168.100.254:65535 took 1234 ms"
+    assert digit_key(a) == digit_key(b)
+    assert masked(a) == masked(b)
+
+
+def test_tokenizer_splits_punctuation_and_marks_variables() -> None:
+    tokens = tokenize(masked("uid=0 euid=12 tty=NODEVssh user=[root], ok:true"), 100)
+    assert tokens.key == ("uid", "=", VAR, "euid", "=", VAR, "tty", "=", "NODEVssh", "user", "=", "[", "root",
+                          "]", ",", "ok", ":", VAR)
+    assert tokens.kinds[2] == "NUM" and tokens.kinds[-1] == "BOOL"
+    assert render(tokens.key, tokens.glue) == "uid=<*> euid=<*> tty=NODEVssh user=[root], ok:<*>"
+
+
+def test_tokenizer_caps_tokens() -> None:
+    tokens = tokenize("a " * 50, 10)
+    assert len(tokens.key) == 10 and tokens.key[-1] == VAR
