@@ -98,7 +98,7 @@ def _stage(cur: Any, nodes: Iterable[Node], edges: Iterable[Edge]) -> None:
     _copy_rows(cur, "topo_stage_node", "urn, type, labels",
                ((n.urn, n.type, json.dumps(dict(n.labels), sort_keys=True, default=str)) for n in nodes))
     _copy_rows(cur, "topo_stage_edge", "src_urn, dst_urn, edge_type, props",
-               ((e.src, e.dst, e.edge_type, json.dumps(e.props_dict(), sort_keys=True)) for e in edges))
+               ((e.src, e.dst, e.edge_type, e.props_json()) for e in edges))
 
 
 _UPSERT_NODES = """
@@ -159,6 +159,7 @@ FROM topo_obs o
 WHERE NOT EXISTS (SELECT 1 FROM topo_edge_time t
                   WHERE t.tenant_id = %(tenant_id)s AND t.source = %(source)s AND upper_inf(t.valid)
                     AND t.src_id = o.src_id AND t.dst_id = o.dst_id AND t.edge_type = o.edge_type)
+ORDER BY o.src_id, o.dst_id, o.edge_type  -- neighbouring keys: the EXCLUDE constraint's GiST index builds faster
 """
 
 
@@ -167,8 +168,7 @@ def apply_observation(cur: Any, tenant_id: int, topo: Topology, at: datetime) ->
     if topo.source not in SOURCES:
         raise ValueError(f"unknown topology source {topo.source!r} (known: {SOURCES})")
     params = {"tenant_id": tenant_id, "source": topo.source, "at": at}
-    edges = topo.edges
-    _stage(cur, topo.nodes.values(), edges)
+    _stage(cur, topo.nodes.values(), topo.iter_edges())
     cur.execute(_UPSERT_NODES, params)
     nodes_written = cur.rowcount
     cur.execute(_RESOLVE_EDGES, params)
@@ -178,4 +178,4 @@ def apply_observation(cur: Any, tenant_id: int, topo: Topology, at: datetime) ->
                             ("reopened", _REOPEN), ("opened", _OPEN_NEW)):
         cur.execute(statement, params)
         counts[name] = cur.rowcount
-    return DiffResult(nodes=len(topo.nodes), nodes_written=nodes_written, edges=len(edges), **counts)
+    return DiffResult(nodes=len(topo.nodes), nodes_written=nodes_written, edges=topo.edge_count, **counts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,10 @@ class Edge:
 
     def props_dict(self) -> dict[str, str]:
         return dict(self.props)
+
+    def props_json(self) -> str:
+        """Canonical JSON of ``props`` (keys are already sorted)."""
+        return json.dumps(dict(self.props)) if self.props else "{}"
 
 
 @dataclass
@@ -78,6 +83,14 @@ class Topology:
     @property
     def edges(self) -> list[Edge]:
         return sorted(self._edges.values())
+
+    def iter_edges(self) -> Iterator[Edge]:
+        """The edges in no particular order (cheap: for bulk writes of large topologies)."""
+        return iter(self._edges.values())
+
+    @property
+    def edge_count(self) -> int:
+        return len(self._edges)
 
     def __iter__(self) -> Iterator[Edge]:
         return iter(self.edges)
