@@ -4,7 +4,8 @@ Everything here runs on the cursor of the ledger's window transaction
 (:func:`ledger.run_window`), so a failure anywhere rolls the whole window back.
 
 - Rows are COPYed (CSV) into temporary staging tables dropped at commit.
-- ``dim_resource`` is upserted in URN order (one lock order for concurrent windows):
+- ``dim_resource`` is upserted in URN order under a per-tenant transaction lock (concurrent
+  windows never deadlock on it):
   ``first_seen`` = least, ``last_seen`` = greatest; labels merge key by key, the values of
   the most recently seen observation winning.
 - Fact tables are replaced within a scope (this tenant's buckets of the window): rows whose
@@ -62,6 +63,8 @@ def stage(cur: Any, name: str, table: pa.Table) -> int:
         if f.type == pa.string():
             col = pc.replace_substring(col, "\x00", "\ufffd")
         arrays.append(col)
+    # a second staging of the same name in one transaction (e.g. resources of logs) replaces the first
+    cur.execute(sql.SQL("DROP TABLE IF EXISTS pg_temp.{}").format(sql.Identifier(name)))
     cur.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
         sql.Identifier(name), sql.SQL(", ").join(cols)))
     if table.num_rows == 0:
@@ -78,6 +81,9 @@ def upsert_resources(cur: Any, tenant_id: int, resources: Sequence[SeenResource]
     """Insert or widen ``dim_resource`` rows (see the module doc); returns the number given."""
     if not resources:
         return 0
+    # One writer of this tenant's resources at a time until commit: concurrent windows (and a
+    # window's second batch, e.g. log resources) would otherwise lock rows in crossing orders.
+    cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"dim_resource|{tenant_id}",))
     table = pa.table({
         "urn": pa.array([_clean(r.urn) for r in resources], pa.string()),
         "type": pa.array([r.type for r in resources], pa.string()),
@@ -195,7 +201,7 @@ def replace_facts(cur: Any, tenant_id: int, fact: FactTable, rows: pa.Table, sco
     ), {"tenant": tenant_id, "stream_type": fact.stream_type, "lfrom": locator_range[0], "lto": locator_range[1]})
     cur.execute(sql.SQL("SELECT count(*) FROM {}").format(ident(resolved)))
     resolved_count = int(cur.fetchone()[0])
-    if resolved_count != rows.num_rows:
+    if resolved_count != rows.num_rows:  # every URN was upserted above: anything else is a bug
         raise RuntimeError(f"{fact.name}: {rows.num_rows - resolved_count} staged rows name a resource "
                            "that is not in dim_resource (resources must be upserted first)")
     key_match = sql.SQL(" AND ").join(sql.SQL("n.{c} = t.{c}").format(c=ident(c)) for c in ("bucket",) + fact.keys)

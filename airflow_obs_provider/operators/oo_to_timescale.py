@@ -1,0 +1,114 @@
+"""OOToTimescaleOperator: one window of OpenObserve data -> metric_1m, service_call_5m, dim_resource, oo_locator."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_obs_provider.engine.ledger import WindowResult
+from airflow_obs_provider.engine.oo.source import SourceSecrets
+from airflow_obs_provider.operators.base import (
+    emit_window_failure,
+    emit_window_stats,
+    load_etl_config,
+    pg_url_from_connection,
+    run_info_from_context,
+    window_from_context,
+)
+from airflow_obs_provider.version_compat import BaseOperator
+
+
+class OOToTimescaleOperator(BaseOperator):
+    """Run the ``oo-agg`` job (see :mod:`airflow_obs_provider.jobs.oo_agg`) for ``tenant`` and the run's
+    window ``[data_interval_start, data_interval_end)``, exactly once.
+
+    :param tenant: tenant code in the ETL configuration
+    :param config_path: the ETL YAML (default: ``OBS_ETL_CONFIG``, else the Airflow Variable)
+    :param config_variable: Airflow Variable holding the YAML (default ``obs_etl_config``)
+    :param postgres_conn_id: the warehouse (TimescaleDB) connection
+    :param aws_conn_id: Amazon connection for ``kind: s3`` sources (``endpoint_url`` in its extra
+        for S3-compatible stores)
+    :param oo_conn_id: OpenObserve connection for ``kind: api`` sources (service account)
+    :param file_list_conn_id: Postgres connection of OpenObserve's metadata DB (``file_list`` table)
+    """
+
+    template_fields: Sequence[str] = ("tenant", "config_path", "config_variable")
+    ui_color = "#e8f4e4"
+
+    def __init__(
+        self,
+        *,
+        tenant: str,
+        config_path: str | None = None,
+        config_variable: str | None = None,
+        postgres_conn_id: str = "obs_postgres",
+        aws_conn_id: str | None = None,
+        oo_conn_id: str | None = None,
+        file_list_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tenant = tenant
+        self.config_path = config_path
+        self.config_variable = config_variable
+        self.postgres_conn_id = postgres_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.oo_conn_id = oo_conn_id
+        self.file_list_conn_id = file_list_conn_id
+        self._result: WindowResult | None = None
+
+    def _secrets(self) -> SourceSecrets:
+        """Connections -> plain values for the engine (never logged)."""
+        values: dict[str, Any] = {}
+        if self.aws_conn_id:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+            hook = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="s3")
+            creds = hook.get_credentials()
+            values.update(s3_access_key_id=creds.access_key, s3_secret_access_key=creds.secret_key,
+                          s3_session_token=creds.token, s3_endpoint_url=hook.conn_config.endpoint_url,
+                          s3_region=hook.conn_config.region_name)
+        if self.oo_conn_id:
+            from airflow_obs_provider.hooks.openobserve import OpenObserveHook
+
+            conn = OpenObserveHook.get_connection(self.oo_conn_id)
+            scheme = (conn.schema or "http") if (conn.schema or "").startswith("http") else "http"
+            base = conn.host if "://" in (conn.host or "") else f"{scheme}://{conn.host}"
+            values.update(api_base_url=f"{base}:{conn.port}" if conn.port else base, api_user=conn.login,
+                          api_password=conn.password,
+                          api_verify=str(conn.extra_dejson.get("verify", True)).lower() not in ("false", "0"))
+        if self.file_list_conn_id:
+            values["file_list_url"] = pg_url_from_connection(self.file_list_conn_id)
+        return SourceSecrets(**values)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow_obs_provider.jobs.oo_agg import JOB, run
+
+        window = window_from_context(context)
+        cfg = load_etl_config(self.config_path, self.config_variable)
+        pg_url = pg_url_from_connection(self.postgres_conn_id)
+        try:
+            result = run(cfg, self.tenant, window, pg_url=pg_url, secrets=self._secrets(),
+                         run_info=run_info_from_context(context))
+        except Exception:
+            emit_window_failure(JOB, self.tenant)
+            raise
+        self._result = result
+        emit_window_stats(JOB, self.tenant, result)
+        self.log.info("%s %s %s: %s, %d records read, %d rows written in %.2fs", JOB, self.tenant, window,
+                      result.status, result.rows_in, result.rows_out, result.seconds)
+        return {"status": result.status, "rows_in": result.rows_in, "rows_out": result.rows_out,
+                "window_from": window.start.isoformat(), "window_to": window.end.isoformat()}
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: OO streams in, the aggregate tables out (only with the ``openlineage`` extra)."""
+        from airflow.providers.common.compat.openlineage.facet import Dataset
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        namespace = f"postgres://{self.postgres_conn_id}"
+        outputs = [Dataset(namespace=namespace, name=f"public.{t}")
+                   for t in ("metric_1m", "service_call_5m", "dim_resource", "oo_locator")]
+        inputs = [Dataset(namespace=f"openobserve://{self.tenant}", name=f"{kind}")
+                  for kind in ("metrics", "traces", "logs")]
+        return OperatorLineage(inputs=inputs, outputs=outputs)
+
