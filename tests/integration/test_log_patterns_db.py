@@ -95,10 +95,16 @@ def test_rerun_of_a_window_gives_identical_rows(pg_url: str) -> None:
     window = Window(T0 + timedelta(hours=1), T0 + timedelta(hours=1, minutes=5))
     snapshot = "SELECT bucket, resource_id, fingerprint, count, count_error FROM log_pattern_5m " \
                "WHERE bucket >= %s AND bucket < %s ORDER BY 1, 2, 3"
+    others = ["SELECT * FROM log_pattern ORDER BY tenant_id, fingerprint",
+              "SELECT * FROM log_pattern_alias ORDER BY tenant_id, old_fingerprint",
+              "SELECT * FROM log_miner_state ORDER BY tenant_id"]
     assert _run(pg_url, window, [("syslog", table)]).status == "success"
     first = _query(pg_url, snapshot, (window.start, window.end))
+    first_others = [_query(pg_url, q) for q in others]
     assert _run(pg_url, window, [("syslog", table)]).status == "success"
     assert _query(pg_url, snapshot, (window.start, window.end)) == first
+    # the dictionary, the aliases and the miner state (bytes and updated_at) are untouched too
+    assert [_query(pg_url, q) for q in others] == first_others
     assert sum(r[3] for r in first) == 300
 
 

@@ -46,7 +46,9 @@ def dump_state(miner: PatternMiner) -> bytes:
         "config": asdict(miner.config),
         "version": miner.version,
         "counter": drain.clusters_counter,
-        "clusters": [[c.cluster_id, list(c.log_template_tokens), c.size] for c in drain.id_to_cluster.values()],
+        # cluster sizes are left out: we never use them, and without them re-mining a window the
+        # miner has already seen leaves the state byte-identical (no pointless rewrite)
+        "clusters": [[c.cluster_id, list(c.log_template_tokens)] for c in drain.id_to_cluster.values()],
         "leaves": leaves,
         "families": {
             str(cid): {
@@ -83,10 +85,8 @@ def load_state(cls: type[PatternMiner], blob: bytes, config: MinerConfig | Mappi
     if wanted != stored:
         miner.config = wanted  # only caps differ; they do not shape templates
     drain = miner._drain
-    for cid, tokens, size in doc["clusters"]:
-        cluster = LogCluster(tokens, cid)
-        cluster.size = size
-        drain.id_to_cluster[cid] = cluster
+    for cid, tokens, *_ in doc["clusters"]:
+        drain.id_to_cluster[cid] = LogCluster(tokens, cid)
     drain.clusters_counter = doc["counter"]
     for path, cluster_ids in doc["leaves"]:
         node = drain.root_node

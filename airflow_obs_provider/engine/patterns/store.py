@@ -50,11 +50,14 @@ def load_miner(cur: Any, tenant_id: int, config: MinerConfig) -> PatternMiner:
 
 
 def save_miner(cur: Any, tenant_id: int, miner: PatternMiner) -> None:
+    """Store the state; an unchanged state (a rerun of a known window) is not rewritten."""
     cur.execute(
         """INSERT INTO log_miner_state (tenant_id, config_version, state, updated_at)
            VALUES (%s, %s, %s, now())
            ON CONFLICT (tenant_id) DO UPDATE SET config_version = EXCLUDED.config_version,
-             state = EXCLUDED.state, updated_at = EXCLUDED.updated_at""",
+             state = EXCLUDED.state, updated_at = EXCLUDED.updated_at
+           WHERE (log_miner_state.config_version, log_miner_state.state)
+                 IS DISTINCT FROM (EXCLUDED.config_version, EXCLUDED.state)""",
         (tenant_id, miner.version, miner.to_bytes()),
     )
 
