@@ -9,6 +9,7 @@ shares that form. Patterns therefore never depend on how many digits a number ha
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from airflow_obs_provider.engine.masking import mask_text
 
@@ -20,21 +21,32 @@ _H = "[0-9a-fA-F]{1,4}"  # one IPv6 group
 _TLD = (r"(?:com|net|org|edu|gov|mil|int|io|hk|cn|uk|de|jp|ru|fr|br|in|info|biz|co|us|eu|au|ca|nl"
         r"|local|localdomain|internal|lan|corp|cloud|dev|app)")
 
-# (kind, pattern, needles), applied in order: wide shapes (URLs, timestamps, IPs) before the pieces
-# they contain. A pattern only runs when one of its needles is in the text: most lines need few.
-MASKS: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
-    ("<URL>", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+"), ("://",)),
-    ("<TS>", re.compile(r"\b0-0-0[T ]0:0(?::0)?(?:[.,]0)?(?:Z|[+-]0(?::?0)?)?\b"), ("0-0-0",)),
+Gate = Callable[[str], bool]
+
+
+def _has(*needles: str) -> Gate:
+    return lambda text: any(n in text for n in needles)
+
+
+def _separators(at_least: int) -> Gate:
+    return lambda text: text.count(":") >= at_least or text.count("-") >= at_least
+
+
+# (placeholder, pattern, gate), applied in order: wide shapes (URLs, timestamps, IPs) before the
+# pieces they contain. A pattern only runs when its cheap gate passes: most lines need few.
+MASKS: list[tuple[str, re.Pattern[str], Gate]] = [
+    ("<URL>", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+"), _has("://")),
+    ("<TS>", re.compile(r"\b0-0-0[T ]0:0(?::0)?(?:[.,]0)?(?:Z|[+-]0(?::?0)?)?\b"), _has("0-0-0")),
     ("<TS>", re.compile(rf"\b(?:{_WEEKDAY},?\s+)?{_MONTH}\s+0(?:,?\s+0)?\s+0:0:0(?:[.,]0)?(?:\s+[A-Z]{{3,4}})?(?:\s+0)?\b"),
-     ("0:0:0",)),
-    ("<TS>", re.compile(rf"\b0[/ -]{_MONTH}[/ -]0[: ]0:0:0(?:\s*[+-]0)?"), ("0:0:0",)),
-    ("<IP>", re.compile(r"/?\b0\.0\.0\.0(?::0)?\b"), ("0.0.0.0",)),
+     _has("0:0:0")),
+    ("<TS>", re.compile(rf"\b0[/ -]{_MONTH}[/ -]0[: ]0:0:0(?:\s*[+-]0)?"), _has("0:0:0")),
+    ("<IP>", re.compile(r"/?\b0\.0\.0\.0(?::0)?\b"), _has("0.0.0.0")),
     ("<IP>", re.compile(rf"(?<![\w:])(?:{_H}(?::{_H})*::(?:{_H}(?::{_H})*)?|::{_H}(?::{_H})*|(?:{_H}:){{7}}{_H})"
-                        r"(?:%\w+)?(?![\w:])"), ("::", ":0:")),
-    ("<MAC>", re.compile(r"(?<![\w:])[0-9a-fA-F]{1,2}(?:[:-][0-9a-fA-F]{1,2}){5}(?![\w:])"), (":", "-")),
-    ("<HOST>", re.compile(rf"(?<![\w.-])(?:[A-Za-z0-9][A-Za-z0-9-]*+\.)++{_TLD}\b(?::0)?"), (".",)),
-    ("<PATH>", re.compile(r"\b[A-Za-z]:\\[^\s\"'<>]*"), (":\\",)),
-    ("<PATH>", re.compile(r"(?<![\w/.\-<>])(?:\.{1,2})?(?:/[\w.\-+@%~$:]++)++/?"), ("/",)),
+                        r"(?:%\w+)?(?![\w:])"), _has("::", ":0:")),
+    ("<MAC>", re.compile(r"(?<![\w:])[0-9a-fA-F]{1,2}(?:[:-][0-9a-fA-F]{1,2}){5}(?![\w:])"), _separators(5)),
+    ("<HOST>", re.compile(rf"(?<![\w.-])(?:[A-Za-z0-9][A-Za-z0-9-]*+\.)++{_TLD}\b(?::0)?"), _has(".")),
+    ("<PATH>", re.compile(r"\b[A-Za-z]:\\[^\s\"'<>]*"), _has(":\\")),
+    ("<PATH>", re.compile(r"(?<![\w/.\-<>])(?:\.{1,2})?(?:/[\w.\-+@%~$:]++)++/?"), _has("/")),
 ]
 
 # Quantities that start at a number, in one pass (the alternatives are tried in this order).
@@ -66,11 +78,9 @@ def digit_key(line: str) -> str:
 def apply_masks(normalised: str) -> str:
     """Secrets first (so they never reach a template), then the named variable masks."""
     text = mask_text(normalised)
-    for placeholder, pattern, needles in MASKS:
-        for needle in needles:
-            if needle in text:
-                text = pattern.sub(placeholder, text)
-                break
+    for placeholder, pattern, gate in MASKS:
+        if gate(text):
+            text = pattern.sub(placeholder, text)
     if "0" in text:
         text = _QUANTITY.sub(_quantity, text)
     if "(<" in text:
