@@ -1,0 +1,38 @@
+"""Airflow connections -> :class:`SourceSecrets` for the engine (values are never logged).
+
+Shared by the operators and the ``obs_backfill`` DAG, which call the same job functions.
+Each connection is looked up only when its id is given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_obs_provider.engine.oo.source import SourceSecrets
+from airflow_obs_provider.operators.base import pg_url_from_connection
+
+
+def source_secrets(
+    *, aws_conn_id: str | None = None, oo_conn_id: str | None = None, file_list_conn_id: str | None = None
+) -> SourceSecrets:
+    values: dict[str, Any] = {}
+    if aws_conn_id:
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3")
+        creds = hook.get_credentials()
+        values.update(s3_access_key_id=creds.access_key, s3_secret_access_key=creds.secret_key,
+                      s3_session_token=creds.token, s3_endpoint_url=hook.conn_config.endpoint_url,
+                      s3_region=hook.conn_config.region_name)
+    if oo_conn_id:
+        from airflow_obs_provider.version_compat import BaseHook
+
+        conn = BaseHook.get_connection(oo_conn_id)
+        scheme = (conn.schema or "http") if (conn.schema or "").startswith("http") else "http"
+        base = conn.host if "://" in (conn.host or "") else f"{scheme}://{conn.host}"
+        values.update(api_base_url=f"{base}:{conn.port}" if conn.port else base, api_user=conn.login,
+                      api_password=conn.password,
+                      api_verify=str(conn.extra_dejson.get("verify", True)).lower() not in ("false", "0"))
+    if file_list_conn_id:
+        values["file_list_url"] = pg_url_from_connection(file_list_conn_id)
+    return SourceSecrets(**values)
