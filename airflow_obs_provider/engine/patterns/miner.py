@@ -37,6 +37,18 @@ _LIST_SEPARATORS = frozenset({",", ";"})
 _ENUM_LIKE = re.compile(r"[A-Z][A-Z0-9_]+|[A-Z][a-z]+")
 
 
+def _drain_view(key: tuple[str, ...]) -> tuple[str, ...]:
+    """The key as Drain sees it: leading variables moved to the end, so Drain's prefix tree branches
+    on the first *constant* words ("<IP> Served block" and "<IP> Receiving block" part at once)
+    instead of piling every line that starts with a timestamp, host or id into one leaf."""
+    lead = 0
+    for tok in key:
+        if tok != VAR:
+            break
+        lead += 1
+    return key[lead:] + key[:lead] if 0 < lead < len(key) else key
+
+
 class TokenDrain(Drain):
     """drain3's Drain fed with token tuples we produced ourselves (our tokenizer, not str.split)."""
 
@@ -185,7 +197,7 @@ class PatternMiner:
         min_values, max_enum = self.config.min_variable_values, self.config.max_enum_values
         for idx in sorted(range(len(distinct)), key=lambda i: distinct[i].key):
             tokens = distinct[idx]
-            cluster, _ = self._drain.add_log_message(tokens.key)
+            cluster, _ = self._drain.add_log_message(_drain_view(tokens.key))
             stats = self._families.get(cluster.cluster_id)
             if stats is None:
                 stats = self._families[cluster.cluster_id] = FamilyStats.new(tokens)
