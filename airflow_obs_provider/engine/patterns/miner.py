@@ -264,7 +264,8 @@ class PatternMiner:
                 if new_final != old_final:
                     del stats.issued[old_fp]
                     new_fp = self._issue(stats, new_final)
-                    if new_fp != old_fp:
+                    # another family may still stand behind the same text: then it is not retired
+                    if new_fp != old_fp and not any(old_fp in f.issued for f in self._families.values()):
                         self._templates.pop(old_fp, None)
                         self._alias(old_fp, new_fp)
         out: list[str] = []
