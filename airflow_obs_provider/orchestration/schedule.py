@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 
 CONFIG_ENV = "OBS_ETL_CONFIG"
 DEFAULT_POSTGRES_CONN_ID = "obs_postgres"
-DEFAULT_AWS_CONN_ID = "obs_s3"
-DEFAULT_OO_CONN_ID = "obs_openobserve"
 # Without a configured start date the DAGs start at yesterday's midnight (UTC):
 # a far-past constant would make catch-up create a run per minute since then.
 _DEFAULT_START_BACK = timedelta(days=1)
@@ -49,13 +47,18 @@ class ScheduleSettings:
     def postgres_conn_id(self) -> str:
         return self.connections.get("postgres_conn_id", DEFAULT_POSTGRES_CONN_ID)
 
+    # Optional connections: only looked up when configured (local sources need none).
     @property
-    def aws_conn_id(self) -> str:
-        return self.connections.get("aws_conn_id", DEFAULT_AWS_CONN_ID)
+    def aws_conn_id(self) -> str | None:
+        return self.connections.get("aws_conn_id")
 
     @property
-    def oo_conn_id(self) -> str:
-        return self.connections.get("oo_conn_id", DEFAULT_OO_CONN_ID)
+    def oo_conn_id(self) -> str | None:
+        return self.connections.get("oo_conn_id")
+
+    @property
+    def file_list_conn_id(self) -> str | None:
+        return self.connections.get("file_list_conn_id")
 
 
 def find_config_file(dags_dir: Path | None) -> Path | None:

@@ -1,0 +1,122 @@
+"""The DAG files import cleanly and their timetables give aligned, non-zero windows (real Airflow)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+DAG_IDS = {"obs_oo_agg", "obs_age_refresh", "obs_topo_iac", "obs_topo_ansible", "obs_backfill"}
+WIDTH = {"obs_oo_agg": timedelta(minutes=1), "obs_age_refresh": timedelta(minutes=5),
+         "obs_topo_iac": timedelta(minutes=15), "obs_topo_ansible": timedelta(hours=1)}
+
+CONFIG = """
+start_date: 2026-03-01T10:07:30Z
+jobs:
+  oo-agg: {delay: 2m, max_active_runs: 3}
+tenants:
+  - {code: acme, source: {kind: local, path: data}}
+"""
+
+
+@pytest.fixture(scope="module")
+def dagbag(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> object:
+    from airflow.dag_processing.dagbag import DagBag
+
+    config = tmp_path_factory.mktemp("cfg") / "etl.yaml"
+    config.write_text(CONFIG)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OBS_ETL_CONFIG", str(config))
+    try:
+        yield DagBag(dag_folder=str(REPO / "dags"), include_examples=False)
+    finally:
+        mp.undo()
+
+
+def test_every_dag_imports_without_errors(dagbag: object) -> None:
+    assert dagbag.import_errors == {}  # type: ignore[attr-defined]
+    assert set(dagbag.dag_ids) == DAG_IDS  # type: ignore[attr-defined]
+
+
+def test_dags_set_catchup_tags_docs_owner_and_retries_explicitly(dagbag: object) -> None:
+    for dag_id in DAG_IDS:
+        dag = dagbag.get_dag(dag_id)  # type: ignore[attr-defined]
+        assert dag.catchup is (dag_id != "obs_backfill")
+        assert "obs-etl" in dag.tags and dag.doc_md
+        for t in dag.tasks:
+            assert t.owner == "obs-etl"
+        retried = [t for t in dag.tasks if t.task_id in ("aggregate", "refresh_graph", "diff_topology")]
+        for t in retried:
+            assert t.retries >= 1 and t.retry_exponential_backoff
+            assert t.max_retry_delay == timedelta(minutes=5)
+    assert dagbag.get_dag("obs_oo_agg").max_active_runs == 3  # type: ignore[attr-defined]
+
+
+def _windows(dag: object, count: int) -> list[tuple[datetime, datetime, datetime]]:
+    from airflow.timetables.base import TimeRestriction
+
+    timetable = dag.timetable  # type: ignore[attr-defined]
+    restriction = TimeRestriction(dag.start_date, None, catchup=True)  # type: ignore[attr-defined]
+    out, last = [], None
+    for _ in range(count):
+        info = timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)
+        assert info is not None
+        last = info.data_interval
+        out.append((last.start, last.end, info.logical_date))
+    return out
+
+
+@pytest.mark.parametrize("dag_id", sorted(WIDTH))
+def test_windows_have_the_job_width_and_alignment_and_never_zero_width(dagbag: object, dag_id: str) -> None:
+    dag = dagbag.get_dag(dag_id)  # type: ignore[attr-defined]
+    windows = _windows(dag, 6)
+    width = WIDTH[dag_id]
+    configured_start = datetime(2026, 3, 1, 10, 7, 30, tzinfo=UTC)
+    assert windows[0][0] >= configured_start  # the first window never starts before the start date
+    assert windows[0][0] - configured_start < width
+    for (start, end, logical), nxt in zip(windows, windows[1:] + [None], strict=True):
+        assert end - start == width  # never zero: a data-interval timetable, not a trigger one
+        assert int(start.timestamp()) % int(width.total_seconds()) == 0
+        assert logical == start  # the ExternalTaskSensor mapping relies on this
+        if nxt is not None:
+            assert nxt[0] == end  # contiguous: no gap, no overlap
+
+
+def test_age_refresh_waits_for_the_five_minute_runs_inside_its_window(dagbag: object) -> None:
+    from airflow_obs_provider.dag_factory import oo_agg_logical_dates
+
+    dag = dagbag.get_dag("obs_age_refresh")  # type: ignore[attr-defined]
+    sensor = dag.get_task("wait_for_oo_agg")
+    assert sensor.external_dag_id == "obs_oo_agg"
+    assert list(sensor.failed_states) == ["failed"] and sensor.timeout > 0 and sensor.mode == "reschedule"
+    start, end, logical = _windows(dag, 1)[0]
+    dates = sensor.execution_date_fn(logical, data_interval_start=start, data_interval_end=end)
+    oo_windows = {w[2] for w in _windows(dagbag.get_dag("obs_oo_agg"), 12)}  # type: ignore[attr-defined]
+    assert dates == [start + timedelta(minutes=i) for i in range(5)]
+    assert set(dates) <= oo_windows  # every awaited logical date is a real obs_oo_agg run
+    assert oo_agg_logical_dates(logical, start, end, step_seconds=60) == dates
+
+
+def test_backfill_dag_has_no_schedule_and_a_conf_form(dagbag: object) -> None:
+    dag = dagbag.get_dag("obs_backfill")  # type: ignore[attr-defined]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # triggered only (UI or REST)
+    assert set(dag.params.keys()) == {"job", "tenant", "from", "to", "reprocess"}
+    assert dag.get_task("run_window").partial_kwargs["mode"] == "reschedule"  # waits hold no worker
+
+
+def test_dags_parse_without_any_configuration(airflow_home: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    # A copy of the DAG files with no include/etl.yaml beside them and no OBS_ETL_CONFIG.
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    for f in (REPO / "dags").glob("*.py"):
+        (dags / f.name).write_text(f.read_text())
+    monkeypatch.delenv("OBS_ETL_CONFIG", raising=False)
+    bag = DagBag(dag_folder=str(dags), include_examples=False)
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == DAG_IDS
+    assert bag.get_dag("obs_oo_agg").start_date <= datetime.now(UTC)
