@@ -126,6 +126,11 @@ def _age_graph_ready(cur: Any) -> bool:
     cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'age'")
     if cur.fetchone() is None:
         return False
+    # AGE's catalog belongs to whoever created the extension; other roles may not read it.
+    cur.execute("SELECT has_table_privilege('ag_catalog.ag_label', 'SELECT') "
+                "AND has_table_privilege('ag_catalog.ag_graph', 'SELECT')")
+    if not cur.fetchone()[0]:
+        return False
     cur.execute("SELECT count(*) FROM ag_catalog.ag_label l JOIN ag_catalog.ag_graph g ON g.graphid = l.graph "
                 "WHERE g.name = %s AND l.name IN ('Resource', 'CALLS')", (GRAPH_NAME,))
     return int(cur.fetchone()[0]) == 2
