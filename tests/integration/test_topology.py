@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ def _config(root: Path) -> EtlConfig:
     return load_config(root / "etl.yaml")
 
 
-def _edit_state(root: Path, drop: callable) -> None:  # type: ignore[valid-type]
+def _edit_state(root: Path, drop: Callable[[dict[str, Any], dict[str, Any]], bool]) -> None:
     path = root / "terraform" / "app.tfstate"
     state = json.loads(path.read_text())
     for res in state["resources"]:
