@@ -1,0 +1,141 @@
+"""The shipped DAGs run under real Airflow (dag.test) and write the same rows as the engine run directly.
+
+Data: the OO-layout generator. Oracle: ``jobs.oo_agg.run`` into a second database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_obs_provider.engine.config import load_config
+from airflow_obs_provider.engine.gen.oo_data import generate
+from airflow_obs_provider.engine.oo.storage import Storage
+from airflow_obs_provider.engine.window import Window, parse_time
+from airflow_obs_provider.jobs import oo_agg
+from tests.conftest import create_database, drop_database
+from tests.support.oo_agg_db import content_by_urn, ledger
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = parse_time("2024-05-01T10:00:00Z")
+MIN = parse_time("2024-05-01T10:01:00Z") - T0
+
+CONFIG = """
+start_date: 2024-05-01T10:00:00Z
+jobs:
+  oo-agg: {{delay: 0s, initial_lookback: {lookback}}}
+tenants:
+  - {{code: acme, source: {{kind: local, path: oo, org: default}}}}
+  - {{code: globex, source: {{kind: local, path: oo, org: default}}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("dagtest")
+    generate(Storage.local(folder / "oo"), T0, T0 + 8 * MIN, seed=11)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def oracle_url(pg_server_url: str) -> Iterator[str]:
+    from airflow_obs_provider.engine.bootstrap import bootstrap
+
+    url = create_database(pg_server_url, "t_dagtest_oracle")
+    bootstrap(url)
+    yield url
+    drop_database(pg_server_url, url)
+
+
+@pytest.fixture()
+def airflow_env(airflow_home: Path, pg_url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The repo's dags/ as the bundle, a config file, and the warehouse connection the DAGs use."""
+    config = data_dir / "etl.yaml"
+    # A lookback of one hour: tenants without any successful window skip these 2024 windows.
+    config.write_text(CONFIG.format(lookback="1h"))
+    monkeypatch.setenv("OBS_ETL_CONFIG", str(config))
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps([{
+        "name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+        "kwargs": {"path": str(REPO / "dags"), "refresh_interval": 0}}]))
+    monkeypatch.setenv("AIRFLOW_CONN_OBS_POSTGRES", "postgres://" + pg_url.split("://", 1)[1])
+    return config
+
+
+def _dag(dag_id: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"), include_examples=False)
+    assert bag.import_errors == {}
+    return bag.get_dag(dag_id)
+
+
+def _task_states(dag_run: Any) -> dict[tuple[str, int], str]:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_run.dag_id,
+                                                 TaskInstance.run_id == dag_run.run_id).all()
+        return {(ti.task_id, ti.map_index): str(ti.state) for ti in tis}
+
+
+def test_obs_oo_agg_run_writes_the_engine_rows_and_applies_the_initial_lookback(
+        airflow_env: Path, pg_url: str, oracle_url: str) -> None:
+    cfg = load_config(airflow_env)
+    first, target = Window(T0, T0 + MIN), Window(T0 + 4 * MIN, T0 + 5 * MIN)
+    # acme already has a successful window (so it runs); globex has none (so 2024 is before its lookback).
+    oo_agg.run(cfg, "acme", first, pg_url=pg_url)
+    for w in (first, target):
+        oo_agg.run(cfg, "acme", w, pg_url=oracle_url)
+
+    dag = _dag("obs_oo_agg")
+    run = dag.test(logical_date=target.end)  # a manual run at L covers the window ending at L
+    states = _task_states(run)
+    assert states[("wait_until_eligible", -1)] == "success"
+    assert states[("select_tenants", -1)] == "success"
+    assert [k for k in states if k[0] == "aggregate"] == [("aggregate", 0)]  # only acme was mapped
+    assert states[("aggregate", 0)] == "success"
+
+    assert content_by_urn(pg_url, "acme") == content_by_urn(oracle_url, "acme")
+    assert [r[:3] for r in ledger(pg_url, tenant="acme")] == [
+        (first.start, first.end, "success"), (target.start, target.end, "success")]
+    assert [r[:3] for r in ledger(pg_url, tenant="globex")] == [(target.start, target.end, "skipped")]
+
+
+def test_obs_backfill_runs_each_window_once_and_skips_successful_ones(
+        airflow_env: Path, pg_url: str, oracle_url: str) -> None:
+    cfg = load_config(airflow_env)
+    for minute in (1, 2):
+        oo_agg.run(cfg, "acme", Window(T0 + minute * MIN, T0 + (minute + 1) * MIN), pg_url=oracle_url)
+    dag = _dag("obs_backfill")
+    conf = {"job": "oo-agg", "tenant": "acme", "from": "2024-05-01T10:00:00Z", "to": "2024-05-01T10:03:00Z"}
+    run = dag.test(run_conf=conf)
+    states = _task_states(run)
+    # 10:00 already succeeded (previous test): only 10:01 and 10:02 were planned.
+    assert sorted(k for k in states if k[0] == "run_window") == [("run_window", 0), ("run_window", 1)]
+    assert set(states.values()) == {"success"}
+    assert content_by_urn(pg_url, "acme") == content_by_urn(oracle_url, "acme")
+    before = ledger(pg_url, tenant="acme")
+    assert [(r[0], r[2], r[3]) for r in before][:3] == [
+        (T0, "success", 1), (T0 + MIN, "success", 1), (T0 + 2 * MIN, "success", 1)]
+
+    # The same request again plans nothing: every window is already successful in the ledger.
+    again = dag.test(run_conf=conf)
+    assert not [k for k, v in _task_states(again).items() if k[0] == "run_window" and v == "success"]
+    assert ledger(pg_url, tenant="acme") == before
+
+
+def test_obs_backfill_rejects_a_bad_conf_without_touching_tables(airflow_env: Path, pg_url: str) -> None:
+    before = ledger(pg_url)
+    dag = _dag("obs_backfill")
+    run = dag.test(run_conf={"job": "oo-agg", "tenant": "acme", "from": "2024-05-01T10:05:00Z",
+                             "to": "2024-05-01T10:00:00Z"})
+    assert _task_states(run)[("plan_windows", -1)] == "failed"
+    assert str(run.state).endswith("failed")
+    assert ledger(pg_url) == before
