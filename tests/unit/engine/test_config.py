@@ -1,0 +1,85 @@
+"""ETL configuration: defaults, overrides, validation messages, paths (include/etl.yaml is the reference)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from airflow_obs_provider.engine.config import JOB_NAMES, ConfigError, load_config, load_config_text
+
+REPO = Path(__file__).resolve().parents[3]
+
+MINIMAL = """
+tenants:
+  - code: t1
+    source: {kind: local, path: data}
+"""
+
+
+def test_shipped_example_config_loads() -> None:
+    cfg = load_config(REPO / "include" / "etl.yaml")
+    assert cfg.tenant("default").source["kind"] == "local"
+    assert set(JOB_NAMES) <= set(cfg.jobs)
+    assert cfg.start_date is not None and cfg.start_date.tzinfo == UTC
+
+
+def test_job_defaults_keep_bucket_reads_behind_the_wal_horizon() -> None:
+    cfg = load_config_text(MINIMAL)
+    agg = cfg.job("oo-agg")
+    assert (agg.interval, agg.align) == (timedelta(minutes=1), timedelta(minutes=1))
+    assert agg.delay > timedelta(minutes=10)  # OO keeps the newest ~10 minutes only in its WAL
+    assert cfg.job("topo-ansible").interval == timedelta(hours=1)
+
+
+def test_overrides_and_unknown_options_are_kept() -> None:
+    cfg = load_config_text(MINIMAL + """
+jobs:
+  oo-agg: {interval: 5m, align: 5m, delay: 15m, max_active_runs: 2, batch_rows: 1000}
+start_date: "2026-01-01T00:00:00+01:00"
+""")
+    agg = cfg.job("oo-agg")
+    assert (agg.interval, agg.delay, agg.max_active_runs) == (timedelta(minutes=5), timedelta(minutes=15), 2)
+    assert agg.options == {"batch_rows": 1000}
+    assert cfg.start_date == datetime(2025, 12, 31, 23, tzinfo=UTC)
+
+
+def test_relative_paths_resolve_beside_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "etl.yaml"
+    f.write_text(MINIMAL)
+    cfg = load_config(f)
+    assert cfg.resolve_path("data") == tmp_path / "data"
+    assert cfg.resolve_path("/abs/data") == Path("/abs/data")
+
+
+def test_env_vars_expand(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OBS_TEST_BUCKET", "bucket-from-env")
+    cfg = load_config_text("tenants:\n  - code: t\n    source: {kind: s3, bucket: $OBS_TEST_BUCKET}\n")
+    assert cfg.tenant("t").source["bucket"] == "bucket-from-env"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("- a\n- b\n", "YAML mapping"),
+    ("tenants: []\n", "non-empty list"),
+    ("tenants:\n  - name: x\n", r"tenants\[0\] needs a 'code'"),
+    ("tenants:\n  - code: t\n    source: {kind: ftp}\n", "local, s3 or api"),
+    (MINIMAL + "jobs:\n  oo-agg: {delay: soon}\n", "jobs.oo-agg: invalid duration"),
+    ("tenants: [\n", "not valid YAML"),
+])
+def test_invalid_configs_name_the_problem(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config_text(text)
+
+
+def test_unknown_tenant_and_job_are_reported() -> None:
+    cfg = load_config_text(MINIMAL)
+    with pytest.raises(ConfigError, match="tenant 'nope'"):
+        cfg.tenant("nope")
+    with pytest.raises(ConfigError, match="unknown job"):
+        cfg.job("nope")
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read configuration"):
+        load_config(tmp_path / "absent.yaml")
