@@ -78,8 +78,8 @@ LINKS: tuple[Link, ...] = (
       for t in ("aws_lb_target_group_attachment", "aws_alb_target_group_attachment")),
     Link("aws_autoscaling_group", "ROUTES_TO", src=Ref("target_group_arns", _TG)),
     Link("aws_autoscaling_group", "IN_SUBNET", dst=Ref("vpc_zone_identifier", _SUBNET)),
-    # Traffic flows from the target group to the service, like an attachment.
-    Link("aws_ecs_service", "ROUTES_TO", src=Ref("load_balancer.target_group_arn", _TG)),
+    # The service registers its tasks with the target group it is attached to.
+    Link("aws_ecs_service", "ATTACHED_TO", dst=Ref("load_balancer.target_group_arn", _TG)),
     Link("aws_ecs_service", "RUNS_IN", dst=Ref("cluster", ("aws_ecs_cluster",))),
     Link("aws_ecs_service", "USES", dst=Ref("task_definition", ("aws_ecs_task_definition",))),
     Link("aws_ecs_service", "IN_SUBNET", dst=Ref("network_configuration.subnets", _SUBNET)),

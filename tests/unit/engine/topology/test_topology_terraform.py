@@ -55,7 +55,7 @@ def test_typed_links_follow_the_lb_stack_and_network(fixture_topology: Any) -> N
         (f"{WEB}aws_lb_listener.https", "PART_OF", f"{WEB}aws_lb.web"),
         (tg_web, "ROUTES_TO", f'{WEB}aws_instance.web["web-a"]'),
         (tg_web, "ROUTES_TO", f'{WEB}aws_instance.web["web-b"]'),
-        ("urn:tf:aws_lb_target_group.api", "ROUTES_TO", "urn:tf:aws_ecs_service.api"),
+        ("urn:tf:aws_ecs_service.api", "ATTACHED_TO", "urn:tf:aws_lb_target_group.api"),
         ("urn:tf:aws_lb_listener_rule.api", "FORWARDS_TO", "urn:tf:aws_lb_target_group.api"),
         # typed links resolve across states: the app state's ids point into the network state
         (f'{WEB}aws_instance.web["web-a"]', "IN_SUBNET", f"{NET}aws_subnet.private[0]"),
