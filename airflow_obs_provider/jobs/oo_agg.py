@@ -116,7 +116,7 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
     source = open_source(tcfg.source, base_dir=cfg.base_dir, secrets=secrets or SourceSecrets.from_env())
 
     def body(tx: WindowTx) -> None:
-        stages = {"read": 0.0, "aggregate": 0.0, "write": 0.0}
+        stages = {"read": 0.0, "aggregate": 0.0, "write": 0.0, "patterns": 0.0}
         t = time.perf_counter()
         locators: list[Locator] = []
         m_from, m_to = metrics_read_range(window, opts.counter_lookback_us)
@@ -151,8 +151,11 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
         if buckets and calls is not None:
             call_rows = replace_facts(tx.cur, tx.tenant_id, SERVICE_CALL_5M, calls.rows, *buckets,
                                       calls_read_range(*buckets, opts.trace_slack_us))
-            pattern_rows = _write_log_patterns(tx, log_streams, *buckets, mapping, cfg.tenant(tenant).patterns)
         stages["write"] = time.perf_counter() - t
+        if buckets and calls is not None:
+            t = time.perf_counter()
+            pattern_rows = _write_log_patterns(tx, log_streams, *buckets, mapping, tcfg.patterns)
+            stages["patterns"] = time.perf_counter() - t
 
         tx.rows_in = sum(loc.record_count for loc in locators)
         tx.rows_out = written + call_rows + pattern_rows + len(resources)
