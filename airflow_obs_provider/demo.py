@@ -193,14 +193,14 @@ def print_summary(pg_url: str, start: datetime, end: datetime) -> None:
             print("\n== Top call edges (service_call_5m, the hour) ==")
             print(f"{'caller':28} {'callee':34} {'calls':>7} {'rps':>7} {'err_rate':>8} {'p95 ms':>8}")
             for src, dst, calls, rps, err, p95 in _rows(cur, """
-                SELECT s.urn, d.urn, sum(c.calls), sum(c.calls) / (count(*) * 300.0),
+                SELECT s.urn, d.urn, sum(c.calls)::bigint, (sum(c.calls) / (count(*) * 300.0))::float8,
                        sum(c.errors)::float8 / nullif(sum(c.calls), 0), max(c.p95_ms)
                 FROM service_call_5m c JOIN dim_resource s ON s.id = c.src_id JOIN dim_resource d ON d.id = c.dst_id
                 WHERE c.tenant_id = %s GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10""", (tid,)):
                 print(f"{src:28} {dst:34} {calls:7d} {rps:7.2f} {err or 0:8.3f} {p95 or 0:8.1f}")
             print("\n== Top log patterns (log_pattern_5m) ==")
             for count, errors, template in _rows(cur, """
-                SELECT sum(p.count), sum(p.count_error), coalesce(t.template, p.fingerprint)
+                SELECT sum(p.count)::bigint, sum(p.count_error)::bigint, coalesce(t.template, p.fingerprint)
                 FROM log_pattern_5m p LEFT JOIN log_pattern t ON t.tenant_id = p.tenant_id
                      AND t.fingerprint = p.fingerprint
                 WHERE p.tenant_id = %s GROUP BY 3 ORDER BY 1 DESC LIMIT 10""", (tid,)):
