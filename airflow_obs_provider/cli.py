@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     for job in ("oo-agg", "patterns", "age-refresh", "topology"):
         p = bench.add_parser(job)
         p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+        if job == "patterns":
+            p.add_argument("--loghub", metavar="DIR", default=None,
+                           help="score labeled LogHub-style CSVs in DIR instead (Content and raw line)")
         _pg(p)
 
     p = sub.add_parser("status", help="per job and tenant: latest window, lag, recent failures")

@@ -36,7 +36,7 @@ def _letters(i: int) -> str:
     return out
 
 
-def _drain3_ids(lines: Sequence[str]) -> list[str]:
+def drain3_ids(lines: Sequence[str]) -> list[str]:
     from drain3 import TemplateMiner
     from drain3.template_miner_config import TemplateMinerConfig
 
@@ -45,7 +45,7 @@ def _drain3_ids(lines: Sequence[str]) -> list[str]:
     return [str(i) for i in ids]  # drain3 clusters never merge: the id at insertion is final
 
 
-def _ours(lines: Sequence[str]) -> list[str]:
+def ours(lines: Sequence[str]) -> list[str]:
     return PatternMiner().fingerprint_batch(lines)
 
 
@@ -80,6 +80,12 @@ def stream_with_distinct_fraction(n_lines: int, fraction: float, seed: int = 11)
 
 def cli_bench(args: argparse.Namespace) -> int:
     logging.getLogger("drain3").setLevel(logging.WARNING)  # it logs a line per miner created
+    if getattr(args, "loghub", None):
+        from airflow_obs_provider.bench.loghub import load_dir, print_report
+
+        print(f"Labeled real-log samples (Group Accuracy, default configuration) from {args.loghub}")
+        print_report(load_dir(args.loghub))
+        return 0
     quick = bool(getattr(args, "quick", False))
     per_style = 1000 if quick else 2000
     corpora = generate_corpora(per_style)
@@ -90,10 +96,10 @@ def cli_bench(args: argparse.Namespace) -> int:
     for style, rows in corpora.items():
         lines = [r.line for r in rows]
         truth = [r.template_id for r in rows]
-        ours, drain = _ours(lines), _drain3_ids(lines)
-        ours_ga.append(group_accuracy(ours, truth))
+        mined, drain = ours(lines), drain3_ids(lines)
+        ours_ga.append(group_accuracy(mined, truth))
         drain_ga.append(group_accuracy(drain, truth))
-        ours_all += [f"{style}:{fp}" for fp in ours]
+        ours_all += [f"{style}:{fp}" for fp in mined]
         drain_all += [f"{style}:{i}" for i in drain]
         truth_all += truth
         print(f"{style:<13}{len(set(truth)):>10}{ours_ga[-1]:>10.3f}{drain_ga[-1]:>11.3f}")
@@ -106,8 +112,8 @@ def cli_bench(args: argparse.Namespace) -> int:
     mixed = [r.line for rows in corpora.values() for r in rows]
     mixed_truth = [_SLOT.sub("<*>", STYLES[r.style][int(r.template_id.rsplit(":", 1)[1])])
                    for rows in corpora.values() for r in rows]
-    print(f"{'one miner':<13}{len(set(mixed_truth)):>10}{group_accuracy(_ours(mixed), mixed_truth):>10.3f}"
-          f"{group_accuracy(_drain3_ids(mixed), mixed_truth):>11.3f}")
+    print(f"{'one miner':<13}{len(set(mixed_truth)):>10}{group_accuracy(ours(mixed), mixed_truth):>10.3f}"
+          f"{group_accuracy(drain3_ids(mixed), mixed_truth):>11.3f}")
 
     print("\nThroughput (lines/s per CPU second | per wall second)")
     n_stream = 100_000 if quick else 1_000_000
@@ -116,8 +122,8 @@ def cli_bench(args: argparse.Namespace) -> int:
         (f"{n_stream:,} lines, 1% distinct masked", stream_with_distinct_fraction(n_stream, 0.01)),
         (f"{n_distinct:,} lines, all distinct masked", stream_with_distinct_fraction(n_distinct, 1.0)),
     ):
-        ours_fp, ours_cpu, ours_wall = _timed(_ours, lines)
-        _, drain_cpu, drain_wall = _timed(_drain3_ids, lines)
+        ours_fp, ours_cpu, ours_wall = _timed(ours, lines)
+        _, drain_cpu, drain_wall = _timed(drain3_ids, lines)
         print(f"{label:<36} ours {ours_cpu:>10,.0f} | {ours_wall:>10,.0f}   drain3 {drain_cpu:>10,.0f} | "
               f"{drain_wall:>10,.0f}   patterns={len(set(ours_fp))}")
     return 0

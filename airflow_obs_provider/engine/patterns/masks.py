@@ -9,7 +9,6 @@ shares that form. Patterns therefore never depend on how many digits a number ha
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from airflow_obs_provider.engine.masking import mask_text
 
@@ -21,33 +20,35 @@ _H = "[0-9a-fA-F]{1,4}"  # one IPv6 group
 _TLD = (r"(?:com|net|org|edu|gov|mil|int|io|hk|cn|uk|de|jp|ru|fr|br|in|info|biz|co|us|eu|au|ca|nl"
         r"|local|localdomain|internal|lan|corp|cloud|dev|app)")
 
-Gate = Callable[[str], bool]
-
-
-def _has(*needles: str) -> Gate:
-    return lambda text: any(n in text for n in needles)
-
-
-def _separators(at_least: int) -> Gate:
-    return lambda text: text.count(":") >= at_least or text.count("-") >= at_least
-
-
-# (placeholder, pattern, gate), applied in order: wide shapes (URLs, timestamps, IPs) before the
-# pieces they contain. A pattern only runs when its cheap gate passes: most lines need few.
-MASKS: list[tuple[str, re.Pattern[str], Gate]] = [
-    ("<URL>", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+"), _has("://")),
-    ("<TS>", re.compile(r"\b0-0-0[T ]0:0(?::0)?(?:[.,]0)?(?:Z|[+-]0(?::?0)?)?\b"), _has("0-0-0")),
+# (placeholder, pattern, needles), applied in order: wide shapes (URLs, timestamps, IPs) before the
+# pieces they contain. A pattern only runs when one of its needles is in the text (a plain substring
+# test, far cheaper than a regex scan): most lines need few patterns.
+MASKS: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
+    ("<URL>", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+"), ("://",)),
+    ("<TS>", re.compile(r"\b0-0-0[T ]0:0(?::0)?(?:[.,]0)?(?:Z|[+-]0(?::?0)?)?\b"), ("0-0-0",)),
     ("<TS>", re.compile(rf"\b(?:{_WEEKDAY},?\s+)?{_MONTH}\s+0(?:,?\s+0)?\s+0:0:0(?:[.,]0)?(?:\s+[A-Z]{{3,4}})?(?:\s+0)?\b"),
-     _has("0:0:0")),
-    ("<TS>", re.compile(rf"\b0[/ -]{_MONTH}[/ -]0[: ]0:0:0(?:\s*[+-]0)?"), _has("0:0:0")),
-    ("<IP>", re.compile(r"/?\b0\.0\.0\.0(?::0)?\b"), _has("0.0.0.0")),
+     ("0:0:0",)),
+    ("<TS>", re.compile(rf"\b0[/ -]{_MONTH}[/ -]0[: ]0:0:0(?:\s*[+-]0)?"), ("0:0:0",)),
+    ("<IP>", re.compile(r"/?\b0\.0\.0\.0(?::0)?\b"), ("0.0.0.0",)),
     ("<IP>", re.compile(rf"(?<![\w:])(?:{_H}(?::{_H})*::(?:{_H}(?::{_H})*)?|::{_H}(?::{_H})*|(?:{_H}:){{7}}{_H})"
-                        r"(?:%\w+)?(?![\w:])"), _has("::", ":0:")),
-    ("<MAC>", re.compile(r"(?<![\w:])[0-9a-fA-F]{1,2}(?:[:-][0-9a-fA-F]{1,2}){5}(?![\w:])"), _separators(5)),
-    ("<HOST>", re.compile(rf"(?<![\w.-])(?:[A-Za-z0-9][A-Za-z0-9-]*+\.)++{_TLD}\b(?::0)?"), _has(".")),
-    ("<PATH>", re.compile(r"\b[A-Za-z]:\\[^\s\"'<>]*"), _has(":\\")),
-    ("<PATH>", re.compile(r"(?<![\w/.\-<>])(?:\.{1,2})?(?:/[\w.\-+@%~$:]++)++/?"), _has("/")),
+                        r"(?:%\w+)?(?![\w:])"), ("::", ":0:")),
+    # MAC: five separators of one kind at least; checked by _mac_gate below
+    ("<MAC>", re.compile(r"(?<![\w:])[0-9a-fA-F]{1,2}(?:[:-][0-9a-fA-F]{1,2}){5}(?![\w:])"), ()),
+    # HOST: a dot followed by a known top-level domain; checked by _TLD_HINT below
+    ("<HOST>", re.compile(rf"(?<![\w.-])(?:[A-Za-z0-9][A-Za-z0-9-]*+\.)++{_TLD}\b(?::0)?"), ()),
+    ("<PATH>", re.compile(r"\b[A-Za-z]:\\[^\s\"'<>]*"), (":\\",)),
+    ("<PATH>", re.compile(r"(?<![\w/.\-<>])(?:\.{1,2})?(?:/[\w.\-+@%~$:]++)++/?"), ("/",)),
 ]
+
+
+def _mac_gate(text: str) -> bool:
+    return text.count(":") >= 5 or text.count("-") >= 5
+
+
+# a host name needs a known top-level domain after a dot: a literal-prefixed search skips the
+# (slower) host pattern on the many lines that merely contain a dot
+_TLD_HINT = re.compile(rf"\.{_TLD}\b")
+
 
 # Quantities that start at a number, in one pass (the alternatives are tried in this order).
 _QUANTITY = re.compile(  # one shared "\b0" prefix lets the regex engine skip quickly to candidates
@@ -55,7 +56,7 @@ _QUANTITY = re.compile(  # one shared "\b0" prefix lets the regex engine skip qu
     r"(?P<DATE>[-/]0[-/]0\b)"
     r"|(?P<TIME>:0(?::0)?(?:[.,]0)?\b)"
     r"|(?P<HEX>[xX][0-9a-fA-F]+\b)"
-    r"|(?P<SIZE>(?:\.0)?(?:\s?(?:[KMGTPE]i?B|bytes?)|[KMGTPE]i?B|B|[kKMG])\b)"
+    r"|(?P<SIZE>(?:\.0)?(?:\s?(?:[KMGTPE]i?B|B|bytes?)|[kKMG])\b)"
     r"|(?P<DUR>(?:\.0)?\s?(?:ms|us|µs|ns|s|secs?|seconds?|msecs?|mins?|minutes?|hrs?|hours?|days?)\b))"
 )
 
@@ -78,8 +79,13 @@ def digit_key(line: str) -> str:
 def apply_masks(normalised: str) -> str:
     """Secrets first (so they never reach a template), then the named variable masks."""
     text = mask_text(normalised)
-    for placeholder, pattern, gate in MASKS:
-        if gate(text):
+    for placeholder, pattern, needles in MASKS:
+        if needles:
+            for needle in needles:
+                if needle in text:
+                    text = pattern.sub(placeholder, text)
+                    break
+        elif _mac_gate(text) if placeholder == "<MAC>" else _TLD_HINT.search(text):
             text = pattern.sub(placeholder, text)
     if "0" in text:
         text = _QUANTITY.sub(_quantity, text)

@@ -24,14 +24,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import count
+from operator import eq
 from typing import Any
 
-from drain3.drain import Drain
+from drain3.drain import Drain, LogCluster
 
 from airflow_obs_provider.engine.patterns.config import MinerConfig
 from airflow_obs_provider.engine.patterns.fingerprint import OTHER_TEMPLATE, fingerprint, other_fingerprint
 from airflow_obs_provider.engine.patterns.masks import apply_masks, digit_key
-from airflow_obs_provider.engine.patterns.tokenizer import VAR, Tokens, render, tokenize
+from airflow_obs_provider.engine.patterns.tokenizer import VAR, Tokens, render, shown_word, tokenize
 
 _LIST_SEPARATORS = frozenset({",", ";"})
 _ENUM_LIKE = re.compile(r"[A-Z][A-Z0-9_]+|[A-Z][a-z]+")
@@ -50,12 +52,41 @@ def _drain_view(key: tuple[str, ...]) -> tuple[str, ...]:
 
 
 class TokenDrain(Drain):
-    """drain3's Drain fed with token tuples we produced ourselves (our tokenizer, not str.split)."""
+    """drain3's Drain fed with token tuples we produced ourselves (our tokenizer, not str.split).
+
+    :meth:`add_key` is drain3's ``add_log_message`` without what we never use (profiler hooks,
+    cluster sizes, update kinds, string splitting): it runs once per distinct line, so it is hot.
+    Prefix tree, similarity and template merging are drain3's own."""
 
     def get_content_as_tokens(self, content: Any) -> list[str]:
         if isinstance(content, str):
             return super().get_content_as_tokens(content)
         return list(content)
+
+    def get_seq_distance(self, seq1: Sequence[str], seq2: Sequence[str], include_params: bool) -> tuple[float, int]:
+        # drain3's measure (template parameters neither count as similar nor as different), with
+        # the common no-parameter case counted at C speed
+        n = len(seq1)
+        if not n:
+            return 1.0, 0
+        params = seq1.count(VAR)
+        if not params:
+            return sum(map(eq, seq1, seq2)) / n, 0
+        same = sum([a == b for a, b in zip(seq1, seq2, strict=True) if a != VAR])
+        return ((same + params) if include_params else same) / n, params
+
+    def add_key(self, tokens: tuple[str, ...]) -> int:
+        """Route ``tokens`` to its cluster (a new one when none is similar enough); the cluster id."""
+        cluster = self.tree_search(self.root_node, tokens, self.sim_th, False)
+        if cluster is None:
+            self.clusters_counter += 1
+            cluster = LogCluster(tokens, self.clusters_counter)
+            self.id_to_cluster[cluster.cluster_id] = cluster
+            self.add_seq_to_prefix_tree(self.root_node, cluster)
+        elif cluster.log_template_tokens != tokens:
+            template = cluster.log_template_tokens
+            cluster.log_template_tokens = tuple([a if a == b else VAR for a, b in zip(template, tokens, strict=True)])
+        return cluster.cluster_id
 
 
 @dataclass
@@ -78,26 +109,40 @@ class FamilyStats:
         return cls(glue=tokens.glue, values=[{} for _ in range(n)], kinds=[set() for _ in range(n)])
 
     def observe(self, tokens: Tokens, min_values: int, max_enum_values: int) -> None:
+        key, kinds = tokens.key, tokens.kinds
         ref, ref_kinds = self.ref
         if not ref:
-            self.ref = (tokens.key, tokens.kinds)
-            changed: Sequence[int] = range(len(tokens.key))
+            self.ref = (key, kinds)
+            changed: Sequence[int] = range(len(key))
         else:  # only positions that differ from the family's first key can add anything new
-            changed = [pos for pos, a, b, ka, kb in zip(range(len(ref)), tokens.key, ref, tokens.kinds, ref_kinds,
-                                                        strict=True) if a != b or ka != kb]
+            changed = [pos for pos, a, b, ka, kb in zip(count(), key, ref, kinds, ref_kinds) if a != b or ka != kb]
+        values = self.values
         for pos in changed:
-            tok, kind = tokens.key[pos], tokens.kinds[pos]
+            tok, kind = key[pos], kinds[pos]
             if kind:
                 self.kinds[pos].add(kind)
-            seen = self.values[pos]
+            seen = values[pos]
             if seen is None or tok in seen:
                 continue
             seen[tok] = 1
-            if len(seen) >= max_enum_values or (len(seen) >= min_values and not _all_enum_like(seen)):
-                self.values[pos] = None
+            n = len(seen)
+            # a word where other members hold a masked value is that value written differently
+            # ("state 6" / "state unknown", "class v2.JobEvent" / "class jobhistory.Event")
+            if n >= max_enum_values or (n >= 2 and VAR in seen) or (n >= min_values and not _all_enum_like(seen)):
+                values[pos] = None
 
-    def final_tokens(self, key: Sequence[str]) -> tuple[str, ...]:
-        return tuple(VAR if self.values[pos] is None else tok for pos, tok in enumerate(key))
+    def variable_positions(self) -> tuple[int, ...]:
+        return tuple(pos for pos, seen in enumerate(self.values) if seen is None)
+
+
+def final_tokens(key: tuple[str, ...], variable_positions: tuple[int, ...]) -> tuple[str, ...]:
+    """The key with every position the family treats as a variable shown as one."""
+    if not variable_positions:
+        return key
+    out = list(key)
+    for pos in variable_positions:
+        out[pos] = VAR
+    return tuple(out)
 
 
 def _all_enum_like(values: Mapping[str, int]) -> bool:
@@ -195,14 +240,16 @@ class PatternMiner:
     def _mine(self, distinct: list[Tokens]) -> list[int]:
         cluster_of = [0] * len(distinct)
         min_values, max_enum = self.config.min_variable_values, self.config.max_enum_values
-        for idx in sorted(range(len(distinct)), key=lambda i: distinct[i].key):
+        keys = [tokens.key for tokens in distinct]
+        add, families = self._drain.add_key, self._families
+        for idx in sorted(range(len(keys)), key=keys.__getitem__):  # sorted: order-independent results
             tokens = distinct[idx]
-            cluster, _ = self._drain.add_log_message(_drain_view(tokens.key))
-            stats = self._families.get(cluster.cluster_id)
+            cid = add(_drain_view(tokens.key))
+            stats = families.get(cid)
             if stats is None:
-                stats = self._families[cluster.cluster_id] = FamilyStats.new(tokens)
+                stats = families[cid] = FamilyStats.new(tokens)
             stats.observe(tokens, min_values, max_enum)
-            cluster_of[idx] = cluster.cluster_id
+            cluster_of[idx] = cid
         return cluster_of
 
     def _render(self, stats: FamilyStats, final: tuple[str, ...]) -> tuple[str, str]:
@@ -232,7 +279,7 @@ class PatternMiner:
             glue.append(stats.glue[pos])
             kinds_at.append(len(run_kinds))
             run_kinds.append(set(kinds))
-        shown = [tok if k < 0 else (f"<{next(iter(run_kinds[k]))}>" if len(run_kinds[k]) == 1 else VAR)
+        shown = [shown_word(tok) if k < 0 else (f"<{next(iter(run_kinds[k]))}>" if len(run_kinds[k]) == 1 else VAR)
                  for tok, k in zip(canon, kinds_at, strict=True)]
         return render(tuple(canon), tuple(glue)), render(tuple(shown), tuple(glue))
 
@@ -256,11 +303,12 @@ class PatternMiner:
         self._aliases.pop(new, None)
 
     def _finalise(self, distinct: list[Tokens], cluster_of: list[int]) -> list[str]:
+        variables = {cid: self._families[cid].variable_positions() for cid in sorted(set(cluster_of))}
         # earlier fingerprints of the touched families may have generalised: alias them
-        for cid in sorted(set(cluster_of)):
+        for cid, positions in variables.items():
             stats = self._families[cid]
             for old_fp, old_final in list(stats.issued.items()):
-                new_final = stats.final_tokens(old_final)
+                new_final = final_tokens(old_final, positions)
                 if new_final != old_final:
                     del stats.issued[old_fp]
                     new_fp = self._issue(stats, new_final)
@@ -271,10 +319,9 @@ class PatternMiner:
         out: list[str] = []
         issued: dict[tuple[int, tuple[str, ...]], str] = {}
         for tokens, cid in zip(distinct, cluster_of, strict=True):
-            stats = self._families[cid]
-            final = stats.final_tokens(tokens.key)
+            final = final_tokens(tokens.key, variables[cid])
             fp = issued.get((cid, final))
             if fp is None:
-                fp = issued[(cid, final)] = self._issue(stats, final)
+                fp = issued[(cid, final)] = self._issue(self._families[cid], final)
             out.append(fp)
         return out

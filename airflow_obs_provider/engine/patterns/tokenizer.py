@@ -8,19 +8,40 @@ Each token remembers whether whitespace preceded it, so templates read like the 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 VAR = "<*>"
 _TOKEN = re.compile(r"(\s*)([=,;:()\[\]{}\"']|[^\s=,;:()\[\]{}\"']+)")
+_WORD = re.compile(r"[=,;:()\[\]{}\"']|[^\s=,;:()\[\]{}\"']+")  # the same tokens without their spacing
 _PLACEHOLDER = re.compile(r"<([A-Z_]+)>")
 _HEX_WORD = re.compile(r"[a-f]{8,}|[A-F]{8,}")
+# a word that ends in a number names a thing (SOCKS5, ssh2, eth0, IPv6, http2, dn228): a constant,
+# unlike ids where the digits sit inside or mix with letters (v2.app, df0798e, blk_0) or that are
+# hex numbers (c0, bffedcf0)
+_NUMBERED_WORD = re.compile(r"(?![0-9a-fA-F]+$)[A-Za-z]+0")
 _BOOLEANS = frozenset({"true", "false", "True", "False", "TRUE", "FALSE"})
 
 
-class Tokens(NamedTuple):
-    key: tuple[str, ...]  # constants as written, every variable as VAR: what Drain and grouping see
-    kinds: tuple[str, ...]  # per position: "" for a constant, else the variable's kind (NUM, IP, *...)
-    glue: tuple[bool, ...]  # per position: whitespace before the token
+class Tokens:
+    """A tokenised line. ``glue`` (whitespace before each token) is only needed when a template is
+    first rendered, so it is worked out on demand from the masked text instead of for every line."""
+
+    __slots__ = ("_glue", "_text", "key", "kinds")
+
+    def __init__(self, key: tuple[str, ...], kinds: tuple[str, ...], text: str) -> None:
+        self.key = key  # constants as written, every variable as VAR: what Drain and grouping see
+        self.kinds = kinds  # per position: "" for a constant, else the variable's kind (NUM, IP, *...)
+        self._text = text
+        self._glue: tuple[bool, ...] | None = None
+
+    @property
+    def glue(self) -> tuple[bool, ...]:
+        """Per position: whether whitespace came before the token."""
+        if self._glue is None:
+            spaces = [bool(space) for space, _ in _TOKEN.findall(self._text)]
+            if len(spaces) > len(self.key):  # capped: the tail token follows a space
+                spaces = spaces[: len(self.key) - 1] + [True]
+            self._glue = tuple(spaces)
+        return self._glue
 
 
 def _kind(token: str) -> str:
@@ -32,7 +53,9 @@ def _kind(token: str) -> str:
         if _PLACEHOLDER.search(token):
             return "*"
     if "0" in token:  # the text is digit-normalised: any digit shows up as "0"
-        return "NUM" if token in ("0", "-0", "0.0", "-0.0", "+0") else "*"
+        if token in ("0", "-0", "0.0", "-0.0", "+0"):
+            return "NUM"
+        return "" if _NUMBERED_WORD.fullmatch(token) else "*"
     if token in _BOOLEANS:
         return "BOOL"
     if _HEX_WORD.fullmatch(token):  # ids that happen to have no digit ("faccfccf"); no word is that long
@@ -40,17 +63,38 @@ def _kind(token: str) -> str:
     return ""
 
 
+class _WordCache(dict[str, str]):
+    """word -> its key token (the word, or VAR), filled on first sight, with the word's kind kept in
+    :data:`_KINDS`. Lines repeat the same words endlessly: looking them up (``map`` over
+    ``dict.__getitem__`` runs at C speed) beats classifying every word of every line again."""
+
+    def __missing__(self, word: str) -> str:
+        kind = _kind(word) if ("0" in word or "<" in word or word in _BOOLEANS or len(word) >= 8) else ""
+        _KINDS[word] = kind
+        token = self[word] = VAR if kind else word
+        return token
+
+
+_KEYS = _WordCache()
+_KINDS: dict[str, str] = {}
+_CACHE_LIMIT = 200_000  # distinct ids without digits would grow the caches forever: start over past this
+
+
 def tokenize(masked: str, max_tokens: int) -> Tokens:
-    pairs = _TOKEN.findall(masked)
-    if not pairs:
-        return Tokens((), (), ())
-    if len(pairs) > max_tokens:
-        pairs = pairs[: max_tokens - 1] + [(" ", "<TAIL>")]
-    spaces, words = zip(*pairs, strict=True)
-    # most tokens are plain words: only call _kind on those that might be variables
-    kinds = tuple([_kind(w) if ("0" in w or "<" in w or w in _BOOLEANS or len(w) >= 8) else "" for w in words])
-    key = tuple([VAR if k else w for w, k in zip(words, kinds, strict=True)])
-    return Tokens(key, kinds, tuple(map(bool, spaces)))
+    if len(_KEYS) > _CACHE_LIMIT:  # between lines, so a line never sees half a cache
+        _KEYS.clear()
+        _KINDS.clear()
+    words = _WORD.findall(masked)
+    if len(words) > max_tokens:
+        words = words[: max_tokens - 1] + ["<TAIL>"]
+    key = tuple(map(_KEYS.__getitem__, words))  # fills _KINDS for new words first
+    return Tokens(key, tuple(map(_KINDS.__getitem__, words)), masked)
+
+
+def shown_word(token: str) -> str:
+    """How a constant reads in a template: a numbered word's digits were normalised away ("ssh0"
+    stands for ssh1 and ssh2 alike), so they show as a number placeholder ("ssh<NUM>")."""
+    return token[:-1] + "<NUM>" if "0" in token and _NUMBERED_WORD.fullmatch(token) else token
 
 
 def render(tokens: tuple[str, ...], glue: tuple[bool, ...]) -> str:
