@@ -7,7 +7,9 @@ The Airflow 2.11 interpreter comes from ``scripts/airflow2-env`` (a cached venv 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +25,16 @@ WINDOWS = 3
 
 
 def airflow2_python() -> str:
-    """The Airflow 2.11 venv's python (built once and cached by scripts/airflow2-env)."""
+    """The Airflow 2.11 venv's python: ``OBS_AIRFLOW2_PYTHON`` if set, else built once and cached by
+    scripts/airflow2-env."""
+    if os.environ.get("OBS_AIRFLOW2_PYTHON"):
+        return os.environ["OBS_AIRFLOW2_PYTHON"]
     started = time.monotonic()
     out = subprocess.run(["bash", str(REPO / "scripts" / "airflow2-env")], capture_output=True, text=True,
-                         timeout=1800)
+                         timeout=1800, env={**os.environ, "OBS_PYTHON": os.environ.get("OBS_PYTHON", sys.executable)})
     if out.returncode != 0:
         raise RuntimeError(f"scripts/airflow2-env failed rc={out.returncode}:\n{out.stderr[-3000:]}")
-    python = out.stdout.strip().splitlines()[-1]
+    python = str(Path(out.stdout.strip().splitlines()[-1]) / "bin" / "python")
     progress(f"Airflow 2.11 env ready in {time.monotonic() - started:.1f}s: {python}")
     return python
 
@@ -44,7 +49,8 @@ def airflow2(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str, e2e_d
     stack = AirflowStack(root=tmp_path_factory.mktemp("airflow2"), dags_folder=REPO / "dags",
                          pg_server_url=pg_server_url, python=airflow2_python(), name="af2",
                          env_overrides={"OBS_ETL_CONFIG": str(config),
-                                        "AIRFLOW_CONN_OBS_POSTGRES": airflow_conn_uri(target), "PG_URL": target})
+                                        "AIRFLOW_CONN_OBS_POSTGRES": airflow_conn_uri(target), "PG_URL": target,
+                                        "AIRFLOW__SCHEDULER__SCHEDULE_AFTER_TASK_EXECUTION": "False"})
     try:
         stack.migrate()
         yield stack, target, config, rng

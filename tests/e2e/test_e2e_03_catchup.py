@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from support.airflow_stack import progress
-from support.e2e_env import DAG_ID, TENANTS, WINDOWS, Airflow3, CaughtUp, CleanRuns, DataRange, run_window
+from support.e2e_env import (
+    DAG_ID,
+    TENANTS,
+    WINDOW,
+    WINDOWS,
+    Airflow3,
+    CaughtUp,
+    CleanRuns,
+    DataRange,
+    run_window,
+)
 from support.tables import diff_snapshots, ledger, row_counts, snapshot
 
 
@@ -14,7 +24,7 @@ def test_catchup_of_ten_windows_equals_one_clean_run(airflow3: Airflow3, caught_
     assert all(r["state"] == "success" for r in runs), [(r["dag_run_id"], r["state"]) for r in runs]
     windows = sorted(run_window(r) for r in runs)
     # Windows tile the covered range: one-minute wide, contiguous, no duplicates.
-    assert all(end - start == data_range.windows()[0][1] - data_range.windows()[0][0] for start, end in windows)
+    assert all(end - start == WINDOW for start, end in windows), windows
     assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False)), windows
     assert windows[0][0] == data_range.start
     assert set(data_range.windows()) <= set(windows), "catch-up missed windows of the configured range"

@@ -44,14 +44,18 @@ def test_statsd_counts_a_failing_tenant_and_the_retry_heals_it(airflow3: Airflow
     originals = {p: p.read_bytes() for d in hour_dirs for p in d.rglob("*.parquet")}
     assert originals, f"no Parquet files of {bad} for hour {start:%Y-%m-%d %H}"
     failures_before = len(statsd.matching(PREFIX + "failures"))
+    names = {t["map_index"]: t["rendered_map_index"] for t in rest.task_instances(DAG_ID, run_id)
+             if t["task_id"] == "aggregate"}
+    assert sorted(names.values()) == sorted([bad, good]), names
     try:
         for path in originals:
             path.write_bytes(b"this is not parquet")
         rest.clear_task_instances(DAG_ID, run_id=run_id)
 
         def tenant_states() -> dict[str, str | None]:
-            return {t["rendered_map_index"]: t["state"] for t in rest.task_instances(DAG_ID, run_id)
-                    if t["task_id"] == "aggregate"}
+            # A try that failed has no rendered map index (the tenant name): map it by index.
+            return {names.get(t["map_index"], t["rendered_map_index"]): t["state"]
+                    for t in rest.task_instances(DAG_ID, run_id) if t["task_id"] == "aggregate"}
 
         wait_for(f"{bad}'s aggregate to fail and {good}'s to succeed", lambda: (
             (s := tenant_states()).get(bad) in ("up_for_retry", "failed") and s.get(good) == "success"),

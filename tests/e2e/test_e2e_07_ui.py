@@ -57,6 +57,10 @@ def test_ui_dag_list_shows_the_provider_dags(airflow3: Airflow3, caught_up: Caug
 
 
 def test_ui_grid_shows_every_caught_up_run(airflow3: Airflow3, caught_up: CaughtUp, browser: Chromium) -> None:
+    # The grid shows the latest 10 runs unless told otherwise (a per-DAG setting in localStorage).
+    browser.navigate(f"{airflow3.stack.base_url}/dags")
+    browser.wait_until("the UI to load", "document.readyState === 'complete'", timeout=60)
+    browser.evaluate(f"localStorage.setItem('dag_runs_limit-{DAG_ID}', '25')")
     browser.navigate(f"{airflow3.stack.base_url}/dags/{DAG_ID}")
     cells = [f"grid-{r['dag_run_id']}-aggregate" for r in caught_up.runs]
     browser.wait_until(f"{len(cells)} aggregate cells in the grid",
