@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,17 +119,26 @@ def s3_bucket(s3_env: dict[str, str], request: pytest.FixtureRequest) -> Iterato
     client.delete_bucket(Bucket=name[:63])
 
 
+# Airflow reads AIRFLOW_HOME once, when it is first imported: a test module importing it
+# at collection time would otherwise pin the whole session to ~/airflow (an unmigrated
+# SQLite file on a clean machine). So every test process gets one private home up front,
+# which the ``airflow_home`` fixture migrates on first use.
+_SESSION_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="obs-test-airflow-home-"))
+os.environ.update({
+    "AIRFLOW_HOME": str(_SESSION_AIRFLOW_HOME),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+})
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SESSION_AIRFLOW_HOME, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An AIRFLOW_HOME with a migrated (SQLite) metadata DB, shared by the session."""
-    home = tmp_path_factory.mktemp("airflow_home")
-    env = {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-    }
-    os.environ.update(env)
+def airflow_home() -> Path:
+    """The session's AIRFLOW_HOME with a migrated (SQLite) metadata DB."""
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True,
-                   env={**os.environ, **env})
-    return home
+                   env=dict(os.environ))
+    return _SESSION_AIRFLOW_HOME
