@@ -279,6 +279,7 @@ def cli_demo(args: argparse.Namespace) -> int:
     if paths.data.exists():
         shutil.rmtree(paths.data)
     paths.logs.mkdir(parents=True, exist_ok=True)
+    (paths.logs / "airflow.log").write_text("")  # this run's Airflow output only
     from airflow_obs_provider.engine.gen.oo_data import generate
     from airflow_obs_provider.engine.oo.storage import Storage
 
