@@ -6,6 +6,7 @@ Screenshots are saved under ``test-artifacts/`` (git-ignored) for people to look
 from __future__ import annotations
 
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,12 @@ def test_ui_grid_shows_every_caught_up_run(airflow3: Airflow3, caught_up: Caught
     cells = [f"grid-{r['dag_run_id']}-aggregate" for r in caught_up.runs]
     browser.wait_until(f"{len(cells)} aggregate cells in the grid",
                        " && ".join(f"!!document.getElementById('{c}')" for c in cells), timeout=90)
+    # Give the grid the whole width (the details panel would hide the later runs' columns).
+    browser.evaluate("document.querySelector('[aria-label=\"Collapse Details Panel\"]')?.click()")
+    browser.wait_until("the last run's cell on screen", f"(() => {{ const r = document.getElementById('{cells[-1]}')"
+                       ".getBoundingClientRect(); return r.right > 0 && r.right <= window.innerWidth; }})()",
+                       timeout=30)
+    time.sleep(1)  # let the panel animation settle before the picture
     shot = browser.screenshot(ARTIFACTS / "airflow_obs_oo_agg_grid.png")
     dom = browser.dom()
     assert_real_screenshot(shot)
@@ -79,5 +86,5 @@ def test_ui_grid_shows_every_caught_up_run(airflow3: Airflow3, caught_up: Caught
     runs_shot = browser.screenshot(ARTIFACTS / "airflow_obs_oo_agg_runs.png")
     assert_real_screenshot(runs_shot)
     text = browser.evaluate("document.body.innerText")
-    assert text.count("success") >= len(caught_up.runs), text[:2000]
+    assert text.count("Success") >= len(caught_up.runs), text[:2000]
     progress(f"saved {shot} and {runs_shot}")
