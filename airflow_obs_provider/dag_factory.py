@@ -233,9 +233,11 @@ def build_age_refresh_dag(dags_dir: Path | None = None) -> DAG:
         )
         tenants = _selection_task("age-refresh", settings, with_config_path=False)
         wait >> tenants
+        active_window = settings.job("age-refresh").options.get("active_window")  # else the operator's default
         AgeRefreshOperator.partial(
             task_id="refresh_graph",
             postgres_conn_id=settings.postgres_conn_id,
+            **({"active_window": active_window} if active_window else {}),
             map_index_template="{{ task.tenant }}",
         ).expand_kwargs(tenants)
     return dag
@@ -283,8 +285,10 @@ def _run_planned(planned: Mapping[str, Any], cfg: EtlConfig, settings: ScheduleS
         result = oo_agg.run(cfg, item.tenant, window, pg_url=pg_url, secrets=secrets, run_info=info)
     elif item.job == "age-refresh":
         from airflow_obs_provider.jobs import age_refresh
+        from airflow_obs_provider.orchestration.backfill import active_window_length
 
-        result = age_refresh.run(item.tenant, window.end, pg_url=pg_url, run_info=info)
+        result = age_refresh.run(item.tenant, window.end, pg_url=pg_url, run_info=info,
+                                 active_window=active_window_length(cfg))
     else:
         from airflow_obs_provider.jobs import topology
 
@@ -347,7 +351,8 @@ def build_backfill_dag(dags_dir: Path | None = None) -> DAG:
                 raise AirflowFailException(f"obs_backfill: {exc}") from None
             total = len(planned)
             if not request.reprocess:
-                planned, done = drop_successful(planned, pg_url=pg_url_from_connection(settings.postgres_conn_id))
+                planned, done = drop_successful(planned, cfg,
+                                                pg_url=pg_url_from_connection(settings.postgres_conn_id))
                 log.info("%d of %d windows already successful in the ledger: left out (reprocess=false)", done, total)
             log.info("backfill %s/%s: %d windows to run", request.job, request.tenant, len(planned))
             return [p.as_dict() for p in planned]

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_obs_provider.engine.config import JOB_NAMES, ConfigError, EtlConfig
 from airflow_obs_provider.engine.db import connect
-from airflow_obs_provider.engine.window import Window, parse_time, split_range
+from airflow_obs_provider.engine.window import Window, parse_duration, parse_time, split_range
 
 # Airflow refuses to expand a mapped task over more items than [core] max_map_length (1024 by default).
 MAX_WINDOWS = 1024
@@ -111,10 +111,28 @@ def plan_windows(request: BackfillRequest, cfg: EtlConfig, *, max_windows: int =
                           w.eligible_at(job.delay, job.align).isoformat()) for w in windows]
 
 
-def drop_successful(planned: list[PlannedWindow], *, pg_url: str | None) -> tuple[list[PlannedWindow], int]:
+def active_window_length(cfg: EtlConfig) -> timedelta:
+    """``jobs.age-refresh.active_window`` (how far back calls keep a graph edge alive)."""
+    from airflow_obs_provider.engine.age_graph import DEFAULT_ACTIVE_WINDOW
+
+    return parse_duration(cfg.job("age-refresh").options.get("active_window", DEFAULT_ACTIVE_WINDOW))
+
+
+def ledger_window(job: str, window: Window, cfg: EtlConfig) -> Window:
+    """The ledger key a job records for a planned window: age-refresh records its active window ending at T."""
+    if job == "age-refresh":
+        from airflow_obs_provider.engine.age_graph import active_window_ending
+
+        return active_window_ending(window.end, active_window_length(cfg))
+    return window
+
+
+def drop_successful(planned: list[PlannedWindow], cfg: EtlConfig, *,
+                    pg_url: str | None) -> tuple[list[PlannedWindow], int]:
     """Leave out windows the ledger already records as successful; returns (remaining, dropped)."""
     if not planned:
         return [], 0
+    keys = {p: ledger_window(p.job, p.window, cfg) for p in planned}
     conn = connect(pg_url, autocommit=True, application_name="obs-etl backfill plan")
     try:
         with conn.cursor() as cur:
@@ -122,9 +140,10 @@ def drop_successful(planned: list[PlannedWindow], *, pg_url: str | None) -> tupl
                 "SELECT r.window_from, r.window_to FROM etl_job_run r JOIN dim_tenant t ON t.id = r.tenant_id "
                 "WHERE r.job = %s AND t.code = %s AND r.status = 'success' "
                 "AND r.window_from >= %s AND r.window_to <= %s",
-                (planned[0].job, planned[0].tenant, planned[0].window.start, planned[-1].window.end))
+                (planned[0].job, planned[0].tenant, min(k.start for k in keys.values()),
+                 max(k.end for k in keys.values())))
             done = {(a, b) for a, b in cur.fetchall()}
     finally:
         conn.close()
-    remaining = [p for p in planned if (p.window.start, p.window.end) not in done]
+    remaining = [p for p in planned if (keys[p].start, keys[p].end) not in done]
     return remaining, len(planned) - len(remaining)
