@@ -12,7 +12,7 @@ import re
 
 from airflow_obs_provider.engine.masking import mask_text
 
-_DIGIT_RUN = re.compile(r"\d+")
+DIGIT_RUN = re.compile(r"\d+")
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _WEEKDAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
@@ -20,34 +20,22 @@ _H = "[0-9a-fA-F]{1,4}"  # one IPv6 group
 _TLD = (r"(?:com|net|org|edu|gov|mil|int|io|hk|cn|uk|de|jp|ru|fr|br|in|info|biz|co|us|eu|au|ca|nl"
         r"|local|localdomain|internal|lan|corp|cloud|dev|app)")
 
-# (placeholder, pattern, needles), applied in order: wide shapes (URLs, timestamps, IPs) before the
-# pieces they contain. A pattern only runs when one of its needles is in the text (a plain substring
-# test, far cheaper than a regex scan): most lines need few patterns.
-MASKS: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
-    ("<URL>", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+"), ("://",)),
-    ("<TS>", re.compile(r"\b0-0-0[T ]0:0(?::0)?(?:[.,]0)?(?:Z|[+-]0(?::?0)?)?\b"), ("0-0-0",)),
-    ("<TS>", re.compile(rf"\b(?:{_WEEKDAY},?\s+)?{_MONTH}\s+0(?:,?\s+0)?\s+0:0:0(?:[.,]0)?(?:\s+[A-Z]{{3,4}})?(?:\s+0)?\b"),
-     ("0:0:0",)),
-    ("<TS>", re.compile(rf"\b0[/ -]{_MONTH}[/ -]0[: ]0:0:0(?:\s*[+-]0)?"), ("0:0:0",)),
-    ("<IP>", re.compile(r"/?\b0\.0\.0\.0(?::0)?\b"), ("0.0.0.0",)),
-    ("<IP>", re.compile(rf"(?<![\w:])(?:{_H}(?::{_H})*::(?:{_H}(?::{_H})*)?|::{_H}(?::{_H})*|(?:{_H}:){{7}}{_H})"
-                        r"(?:%\w+)?(?![\w:])"), ("::", ":0:")),
-    # MAC: five separators of one kind at least; checked by _mac_gate below
-    ("<MAC>", re.compile(r"(?<![\w:])[0-9a-fA-F]{1,2}(?:[:-][0-9a-fA-F]{1,2}){5}(?![\w:])"), ()),
-    # HOST: a dot followed by a known top-level domain; checked by _TLD_HINT below
-    ("<HOST>", re.compile(rf"(?<![\w.-])(?:[A-Za-z0-9][A-Za-z0-9-]*+\.)++{_TLD}\b(?::0)?"), ()),
-    ("<PATH>", re.compile(r"\b[A-Za-z]:\\[^\s\"'<>]*"), (":\\",)),
-    ("<PATH>", re.compile(r"(?<![\w/.\-<>])(?:\.{1,2})?(?:/[\w.\-+@%~$:]++)++/?"), ("/",)),
-]
-
-
-def _mac_gate(text: str) -> bool:
-    return text.count(":") >= 5 or text.count("-") >= 5
-
-
-# a host name needs a known top-level domain after a dot: a literal-prefixed search skips the
-# (slower) host pattern on the many lines that merely contain a dot
-_TLD_HINT = re.compile(rf"\.{_TLD}\b")
+# Applied in this order by apply_masks: wide shapes (URLs, timestamps, IPs) before the pieces they
+# contain. Each runs only when a cheap test (a substring, a count, a literal-prefixed search) says
+# the text may hold one: most lines need few patterns.
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
+_TS_ISO = re.compile(r"\b0-0-0[T ]0:0(?::0)?(?:[.,]0)?(?:Z|[+-]0(?::?0)?)?\b")
+_TS_SYSLOG = re.compile(
+    rf"\b(?:{_WEEKDAY},?\s+)?{_MONTH}\s+0(?:,?\s+0)?\s+0:0:0(?:[.,]0)?(?:\s+[A-Z]{{3,4}})?(?:\s+0)?\b")
+_TS_CLF = re.compile(rf"\b0[/ -]{_MONTH}[/ -]0[: ]0:0:0(?:\s*[+-]0)?")
+_IPV4 = re.compile(r"/?\b0\.0\.0\.0(?::0)?\b")
+_IPV6 = re.compile(rf"(?<![\w:])(?:{_H}(?::{_H})*::(?:{_H}(?::{_H})*)?|::{_H}(?::{_H})*|(?:{_H}:){{7}}{_H})"
+                   r"(?:%\w+)?(?![\w:])")
+_MAC = re.compile(r"(?<![\w:])[0-9a-fA-F]{1,2}(?:[:-][0-9a-fA-F]{1,2}){5}(?![\w:])")
+_HOST = re.compile(rf"(?<![\w.-])(?:[A-Za-z0-9][A-Za-z0-9-]*+\.)++{_TLD}\b(?::0)?")
+_TLD_HINT = re.compile(rf"\.{_TLD}\b")  # literal-prefixed: skips the slower host scan on most lines
+_WIN_PATH = re.compile(r"\b[A-Za-z]:\\[^\s\"'<>]*")
+_PATH = re.compile(r"(?<![\w/.\-<>])(?:\.{1,2})?(?:/[\w.\-+@%~$:]++)++/?")
 
 
 # Quantities that start at a number, in one pass (the alternatives are tried in this order).
@@ -73,20 +61,30 @@ _LESS_THAN_DURATION = re.compile(r"<\s?<DUR>")
 
 def digit_key(line: str) -> str:
     """The line with every run of digits replaced by ``0``: the deduplication key of the miner."""
-    return _DIGIT_RUN.sub("0", line)
+    return DIGIT_RUN.sub("0", line)
 
 
 def apply_masks(normalised: str) -> str:
     """Secrets first (so they never reach a template), then the named variable masks."""
     text = mask_text(normalised)
-    for placeholder, pattern, needles in MASKS:
-        if needles:
-            for needle in needles:
-                if needle in text:
-                    text = pattern.sub(placeholder, text)
-                    break
-        elif _mac_gate(text) if placeholder == "<MAC>" else _TLD_HINT.search(text):
-            text = pattern.sub(placeholder, text)
+    if "://" in text:
+        text = _URL.sub("<URL>", text)
+    if "0-0-0" in text:
+        text = _TS_ISO.sub("<TS>", text)
+    if "0:0:0" in text:
+        text = _TS_CLF.sub("<TS>", _TS_SYSLOG.sub("<TS>", text))
+    if "0.0.0.0" in text:
+        text = _IPV4.sub("<IP>", text)
+    if "::" in text or ":0:" in text:
+        text = _IPV6.sub("<IP>", text)
+    if text.count(":") >= 5 or text.count("-") >= 5:
+        text = _MAC.sub("<MAC>", text)
+    if _TLD_HINT.search(text):
+        text = _HOST.sub("<HOST>", text)
+    if ":\\" in text:
+        text = _WIN_PATH.sub("<PATH>", text)
+    if "/" in text:
+        text = _PATH.sub("<PATH>", text)
     if "0" in text:
         text = _QUANTITY.sub(_quantity, text)
     if "(<" in text:

@@ -24,15 +24,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import count
-from operator import eq
+from functools import partial
+from itertools import compress, count
+from operator import eq, itemgetter, ne, or_
 from typing import Any
 
 from drain3.drain import Drain, LogCluster
 
 from airflow_obs_provider.engine.patterns.config import MinerConfig
 from airflow_obs_provider.engine.patterns.fingerprint import OTHER_TEMPLATE, fingerprint, other_fingerprint
-from airflow_obs_provider.engine.patterns.masks import apply_masks, digit_key
+from airflow_obs_provider.engine.patterns.masks import DIGIT_RUN, apply_masks
 from airflow_obs_provider.engine.patterns.tokenizer import VAR, Tokens, render, shown_word, tokenize
 
 _LIST_SEPARATORS = frozenset({",", ";"})
@@ -51,29 +52,77 @@ def _drain_view(key: tuple[str, ...]) -> tuple[str, ...]:
     return key[lead:] + key[:lead] if 0 < lead < len(key) else key
 
 
+class _Matcher:
+    """A cluster template's constant words, fetched from a line with one ``itemgetter`` call and
+    compared at C speed (this runs for every candidate cluster of every distinct line)."""
+
+    __slots__ = ("consts", "fetch", "n", "params", "tail_consts", "tail_fetch", "template")
+
+    def __init__(self, template: tuple[str, ...]) -> None:
+        self.template = template
+        self.n = len(template)
+        positions = [pos for pos, tok in enumerate(template) if tok != VAR]
+        self.params = self.n - len(positions)
+        # itemgetter of one position returns the item itself: keep every fetch a tuple
+        self.fetch = itemgetter(*positions, -1) if positions else None
+        self.consts = tuple(template[pos] for pos in positions)
+        tail = positions[len(positions) // 2:] if len(positions) >= 4 else []
+        self.tail_fetch = itemgetter(*tail, -1) if tail else None
+        self.tail_consts = tuple(template[pos] for pos in tail)
+
+    def constants_of(self, tokens: Sequence[str]) -> tuple[str, ...]:
+        return self.fetch(tokens)[:-1] if self.fetch is not None else ()
+
+    def similarity(self, tokens: Sequence[str], sim_th: float) -> float:
+        """drain3's measure (template parameters count neither as alike nor as different); and the
+        second half of the template's constant words must be as similar too: a header shared at
+        the front (level, component, thread) must not carry two different messages into one
+        cluster, where every word of theirs would then look like a variable."""
+        if not self.n:
+            return 1.0
+        if self.fetch is None:
+            return 0.0
+        sim = sum(map(eq, self.fetch(tokens), self.consts)) / self.n
+        if sim >= sim_th and self.tail_fetch is not None:
+            if sum(map(eq, self.tail_fetch(tokens), self.tail_consts)) < sim_th * len(self.tail_consts):
+                return 0.0
+        return sim
+
+
 class TokenDrain(Drain):
     """drain3's Drain fed with token tuples we produced ourselves (our tokenizer, not str.split).
 
-    :meth:`add_key` is drain3's ``add_log_message`` without what we never use (profiler hooks,
-    cluster sizes, update kinds, string splitting): it runs once per distinct line, so it is hot.
-    Prefix tree, similarity and template merging are drain3's own."""
+    drain3's prefix tree routes a line to its candidate clusters; the similarity test and
+    :meth:`add_key` (drain3's ``add_log_message`` without the profiler hooks, cluster sizes and
+    string splitting we never use) are ours, because they run once per distinct line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._matchers: dict[int, _Matcher] = {}
 
     def get_content_as_tokens(self, content: Any) -> list[str]:
         if isinstance(content, str):
             return super().get_content_as_tokens(content)
         return list(content)
 
-    def get_seq_distance(self, seq1: Sequence[str], seq2: Sequence[str], include_params: bool) -> tuple[float, int]:
-        # drain3's measure (template parameters neither count as similar nor as different), with
-        # the common no-parameter case counted at C speed
-        n = len(seq1)
-        if not n:
-            return 1.0, 0
-        params = seq1.count(VAR)
-        if not params:
-            return sum(map(eq, seq1, seq2)) / n, 0
-        same = sum([a == b for a, b in zip(seq1, seq2, strict=True) if a != VAR])
-        return ((same + params) if include_params else same) / n, params
+    def _matcher(self, cluster: LogCluster) -> _Matcher:
+        matcher = self._matchers.get(cluster.cluster_id)
+        if matcher is None or matcher.template is not cluster.log_template_tokens:
+            matcher = self._matchers[cluster.cluster_id] = _Matcher(cluster.log_template_tokens)
+        return matcher
+
+    def fast_match(self, cluster_ids: Sequence[int], tokens: Sequence[str], sim_th: float,
+                   include_params: bool) -> LogCluster | None:
+        best, best_sim, best_params = None, -1.0, -1
+        for cid in cluster_ids:
+            cluster = self.id_to_cluster.get(cid)
+            if cluster is None:
+                continue
+            matcher = self._matcher(cluster)
+            sim = matcher.similarity(tokens, sim_th)
+            if sim > best_sim or (sim == best_sim and matcher.params > best_params):
+                best, best_sim, best_params = cluster, sim, matcher.params
+        return best if best_sim >= sim_th else None
 
     def add_key(self, tokens: tuple[str, ...]) -> int:
         """Route ``tokens`` to its cluster (a new one when none is similar enough); the cluster id."""
@@ -83,7 +132,9 @@ class TokenDrain(Drain):
             cluster = LogCluster(tokens, self.clusters_counter)
             self.id_to_cluster[cluster.cluster_id] = cluster
             self.add_seq_to_prefix_tree(self.root_node, cluster)
-        elif cluster.log_template_tokens != tokens:
+            return cluster.cluster_id
+        matcher = self._matcher(cluster)
+        if matcher.constants_of(tokens) != matcher.consts:  # a constant differs: it becomes a parameter
             template = cluster.log_template_tokens
             cluster.log_template_tokens = tuple([a if a == b else VAR for a, b in zip(template, tokens, strict=True)])
         return cluster.cluster_id
@@ -115,7 +166,8 @@ class FamilyStats:
             self.ref = (key, kinds)
             changed: Sequence[int] = range(len(key))
         else:  # only positions that differ from the family's first key can add anything new
-            changed = [pos for pos, a, b, ka, kb in zip(count(), key, ref, kinds, ref_kinds) if a != b or ka != kb]
+            # (at C speed: this runs for every distinct line)
+            changed = list(compress(count(), map(or_, map(ne, key, ref), map(ne, kinds, ref_kinds))))
         values = self.values
         for pos in changed:
             tok, kind = key[pos], kinds[pos]
@@ -179,7 +231,8 @@ class PatternMiner:
         whole batch was mined."""
         if not lines:
             return []
-        forms = [digit_key(line) if line else "" for line in lines]
+        normalise = partial(DIGIT_RUN.sub, "0")  # digit_key() without a Python call per line
+        forms = [normalise(line) if line else "" for line in lines]
         form_to_key: dict[str, int] = {}
         key_index: dict[tuple[str, ...], int] = {}
         distinct: list[Tokens] = []
@@ -240,9 +293,11 @@ class PatternMiner:
     def _mine(self, distinct: list[Tokens]) -> list[int]:
         cluster_of = [0] * len(distinct)
         min_values, max_enum = self.config.min_variable_values, self.config.max_enum_values
-        keys = [tokens.key for tokens in distinct]
+        # sorted, so a window gives the same result whatever the order of its lines; by the joined
+        # text, which sorts faster than tuples (no token holds "\x1f": it is whitespace to \s)
+        texts = ["\x1f".join(tokens.key) for tokens in distinct]
         add, families = self._drain.add_key, self._families
-        for idx in sorted(range(len(keys)), key=keys.__getitem__):  # sorted: order-independent results
+        for idx in sorted(range(len(texts)), key=texts.__getitem__):
             tokens = distinct[idx]
             cid = add(_drain_view(tokens.key))
             stats = families.get(cid)
