@@ -6,6 +6,9 @@ Prints, side by side with drain3's ``TemplateMiner`` on its default configuratio
 - lines/s on a stream where 1% of the masked lines are distinct (1M lines, ``--quick``: 100k);
 - lines/s on a stream where every masked line is distinct (200k lines, ``--quick``: 20k).
 
+With ``--loghub DIR`` it scores labeled real-log samples the user provides instead
+(:mod:`airflow_obs_provider.bench.loghub`).
+
 Throughput is reported per CPU second of this process (``time.process_time``, one core) and per
 wall-clock second; benchmarks print figures, nothing here asserts a limit.
 """

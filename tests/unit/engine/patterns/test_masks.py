@@ -52,3 +52,23 @@ def test_tokenizer_splits_punctuation_and_marks_variables() -> None:
 def test_tokenizer_caps_tokens() -> None:
     tokens = tokenize("a " * 50, 10)
     assert len(tokens.key) == 10 and tokens.key[-1] == VAR
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("estimated size 93.0 B, free 317.1 KB", "estimated size <SIZE>, free <SIZE>"),
+        ("estimated size 384 B", "estimated size <SIZE>"),
+        ("class B network", "class B network"),
+    ],
+)
+def test_sizes_in_plain_bytes(line: str, expected: str) -> None:
+    assert masked(line) == expected
+
+
+def test_glue_is_worked_out_on_demand_and_matches_the_tokens() -> None:
+    tokens = tokenize(masked("a=1, b = [x]  done"), 100)
+    assert len(tokens.glue) == len(tokens.key)
+    assert render(tokens.key, tokens.glue) == "a=<*>, b = [x] done"
+    capped = tokenize("a b c d e f", 4)
+    assert len(capped.glue) == len(capped.key) == 4 and capped.glue[-1]

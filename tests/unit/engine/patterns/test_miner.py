@@ -134,3 +134,54 @@ def test_unreadable_state_is_a_clear_error() -> None:
 
     with pytest.raises(StateError, match="not readable"):
         PatternMiner.from_bytes(b"garbage")
+
+
+def _groups(lines: list[str]) -> tuple[PatternMiner, list[str]]:
+    miner = PatternMiner()
+    return miner, miner.fingerprint_batch(lines)
+
+
+def test_words_that_end_in_a_number_are_constants() -> None:
+    """SOCKS5/HTTPS and en0/awdl0 name things; ssh2 reads as a number placeholder in the template."""
+    lines = [f"proxy{i}.example.com:{p} open through proxy gw.example.com:{p} {proto}"
+             for i, p in enumerate((80, 443, 8080, 3128)) for proto in ("HTTPS", "SOCKS5")]
+    _, fps = _groups(lines)
+    assert len(set(fps)) == 2 and fps[0] != fps[1] and fps[0] == fps[2]
+    miner, fps = _groups([f"Accepted password for {u} from 10.0.0.{i} port {20 + i} ssh2"
+                          for i, u in enumerate(("root", "admin", "guest", "git"))])
+    assert len(set(fps)) == 1
+    assert miner.template(fps[0]) == "Accepted password for <*> from <IP> port <NUM> ssh<NUM>"
+
+
+def test_hex_words_and_ids_with_digits_inside_stay_variables() -> None:
+    _, fps = _groups([f"lease {h} expired" for h in ("bffedcf0", "c0", "a1b2", "df0798e", "v2.app")])
+    assert len(set(fps)) == 1
+
+
+def test_a_word_where_other_lines_hold_a_masked_value_is_a_variable() -> None:
+    """Two members are enough: 'state 6' and 'state unknown' are one message with a value."""
+    miner, fps = _groups(["mod_jk child workerEnv in error state 6", "mod_jk child workerEnv in error state unknown"])
+    assert fps[0] == fps[1]
+    assert miner.template(fps[0]) == "mod_jk child workerEnv in error state <*>"
+
+
+def test_a_shared_header_does_not_merge_different_messages() -> None:
+    """Raw lines whose header (time, level, thread, component) is shared and whose messages have the
+    same length: before, the messages' words were counted across one Drain group and became
+    variables (every message one pattern); each message must keep its own template."""
+    messages = ["Notification time out now", "Snapshotting the data dir", "shutdown of request processor",
+                "Received connection request here", "Interrupted while waiting again"]
+    lines = [f"2015-07-29 17:41:{s:02d},{ms:03d} INFO QuorumPeer[myid={n}] main {m}"
+             for n, m in enumerate(messages) for s, ms in ((1, 5), (7, 300), (30, 42))]
+    miner, fps = _groups(lines)
+    truth = [m for m in messages for _ in range(3)]
+    assert group_accuracy(fps, truth) == 1.0
+    assert all(miner.template(fp).endswith(m) for fp, m in zip(fps, truth, strict=True))
+
+
+def test_a_value_in_the_message_still_varies_behind_a_shared_header() -> None:
+    lines = [f"2015-07-29 17:41:0{i} INFO main session opened for user {u} by uid {i}"
+             for i, u in enumerate(("root", "cyrus", "news", "test", "guest"))]
+    miner, fps = _groups(lines)
+    assert len(set(fps)) == 1
+    assert miner.template(fps[0]).endswith("session opened for user <*> by uid <NUM>")
