@@ -57,6 +57,9 @@ def _quantity(m: re.Match[str]) -> str:
 # "<0 sec" (less than a second) is a duration like any other.
 _REPEATED_QUANTITY = re.compile(r"<(SIZE|DUR)>\s*\(<(?:SIZE|DUR)>\)")
 _LESS_THAN_DURATION = re.compile(r"<\s?<DUR>")
+# "from 1.2.3.4 () at" is "from 1.2.3.4 (host.example.com) at" with the value missing: an empty
+# value, so both keep one shape (a call such as "init()" has no space before its brackets)
+_EMPTY_BRACKETS = re.compile(r"(?<!\S)\(\)")
 
 
 def digit_key(line: str) -> str:
@@ -91,4 +94,6 @@ def apply_masks(normalised: str) -> str:
         text = _REPEATED_QUANTITY.sub(r"<\1>", text)
     if "<<" in text or "< <" in text:
         text = _LESS_THAN_DURATION.sub("<DUR>", text)
+    if "()" in text:
+        text = _EMPTY_BRACKETS.sub("(<EMPTY>)", text)
     return text

@@ -22,12 +22,12 @@ How a batch is mined:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import compress, count
 from operator import eq, itemgetter, ne, or_
-from typing import Any
+from typing import Any, ClassVar
 
 from drain3.drain import Drain, LogCluster
 
@@ -52,6 +52,17 @@ def _drain_view(key: tuple[str, ...]) -> tuple[str, ...]:
     return key[lead:] + key[:lead] if 0 < lead < len(key) else key
 
 
+def _picker(positions: Sequence[int]) -> Callable[[Sequence[str]], tuple[str, ...]]:
+    """The tokens at ``positions`` as a tuple, fetched at C speed (``itemgetter`` of a single
+    position would return the token itself, of none would fail)."""
+    if len(positions) >= 2:
+        return itemgetter(*positions)
+    if positions:
+        pos = positions[0]
+        return lambda tokens: (tokens[pos],)
+    return lambda tokens: ()
+
+
 class _Matcher:
     """A cluster template's constant words, fetched from a line with one ``itemgetter`` call and
     compared at C speed (this runs for every candidate cluster of every distinct line)."""
@@ -63,15 +74,14 @@ class _Matcher:
         self.n = len(template)
         positions = [pos for pos, tok in enumerate(template) if tok != VAR]
         self.params = self.n - len(positions)
-        # itemgetter of one position returns the item itself: keep every fetch a tuple
-        self.fetch = itemgetter(*positions, -1) if positions else None
+        self.fetch = _picker(positions) if positions else None
         self.consts = tuple(template[pos] for pos in positions)
         tail = positions[len(positions) // 2:] if len(positions) >= 4 else []
-        self.tail_fetch = itemgetter(*tail, -1) if tail else None
+        self.tail_fetch = _picker(tail) if tail else None
         self.tail_consts = tuple(template[pos] for pos in tail)
 
     def constants_of(self, tokens: Sequence[str]) -> tuple[str, ...]:
-        return self.fetch(tokens)[:-1] if self.fetch is not None else ()
+        return self.fetch(tokens) if self.fetch is not None else ()
 
     def similarity(self, tokens: Sequence[str], sim_th: float) -> float:
         """drain3's measure (template parameters count neither as alike nor as different); and the
@@ -153,6 +163,15 @@ class FamilyStats:
     issued: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # the first key seen (tokens, kinds): later keys only need their differing positions observed
     ref: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    # the family's distinct keys while there are few (None past MAX_MEMBERS): the values of a
+    # position are recounted per sub-family of members that agree on every constant position
+    members: list[tuple[str, ...]] | None = field(default_factory=list)
+    # positions that are variables whatever the sub-families say (a masked value was seen there,
+    # or more words than any enumeration has)
+    firm: set[int] = field(default_factory=set)
+    _member_set: set[tuple[str, ...]] = field(default_factory=set, repr=False, compare=False)
+
+    MAX_MEMBERS: ClassVar[int] = 128
 
     @classmethod
     def new(cls, tokens: Tokens) -> FamilyStats:
@@ -168,6 +187,12 @@ class FamilyStats:
         else:  # only positions that differ from the family's first key can add anything new
             # (at C speed: this runs for every distinct line)
             changed = list(compress(count(), map(or_, map(ne, key, ref), map(ne, kinds, ref_kinds))))
+        if self.members is not None and key not in self._member_set:
+            if len(self.members) >= self.MAX_MEMBERS:
+                self.members, self._member_set = None, set()
+            else:
+                self.members.append(key)
+                self._member_set.add(key)
         values = self.values
         for pos in changed:
             tok, kind = key[pos], kinds[pos]
@@ -180,11 +205,33 @@ class FamilyStats:
             n = len(seen)
             # a word where other members hold a masked value is that value written differently
             # ("state 6" / "state unknown", "class v2.JobEvent" / "class jobhistory.Event")
-            if n >= max_enum_values or (n >= 2 and VAR in seen) or (n >= min_values and not _all_enum_like(seen)):
+            if n >= max_enum_values or (n >= 2 and VAR in seen):
+                values[pos] = None
+                self.firm.add(pos)
+            elif n >= min_values and not _all_enum_like(seen):
                 values[pos] = None
 
-    def variable_positions(self) -> tuple[int, ...]:
-        return tuple(pos for pos, seen in enumerate(self.values) if seen is None)
+    def variable_positions(self, min_values: int) -> tuple[int, ...]:
+        """Positions shown as variables. A position that took ``min_values`` words across the whole
+        family stays a constant when no sub-family (members agreeing on every constant position)
+        shows that many: two messages that Drain put together ("WWEN[enable]"/"WWEN[disable]"
+        beside "syncPowerState: WWEN[enabled]") must not turn their words into one variable."""
+        variables = {pos for pos, seen in enumerate(self.values) if seen is None}
+        if self.members is None or not variables - self.firm:
+            return tuple(sorted(variables))
+        while True:
+            constants = [pos for pos in range(len(self.values)) if pos not in variables]
+            sub_family = _picker(constants)
+            demoted = set()
+            for pos in sorted(variables - self.firm):
+                words: dict[tuple[str, ...], set[str]] = {}
+                for key in self.members:
+                    words.setdefault(sub_family(key), set()).add(key[pos])
+                if max(map(len, words.values())) < min_values:
+                    demoted.add(pos)
+            if not demoted:
+                return tuple(sorted(variables))
+            variables -= demoted
 
 
 def final_tokens(key: tuple[str, ...], variable_positions: tuple[int, ...]) -> tuple[str, ...]:
@@ -358,7 +405,8 @@ class PatternMiner:
         self._aliases.pop(new, None)
 
     def _finalise(self, distinct: list[Tokens], cluster_of: list[int]) -> list[str]:
-        variables = {cid: self._families[cid].variable_positions() for cid in sorted(set(cluster_of))}
+        min_values = self.config.min_variable_values
+        variables = {cid: self._families[cid].variable_positions(min_values) for cid in sorted(set(cluster_of))}
         # earlier fingerprints of the touched families may have generalised: alias them
         for cid, positions in variables.items():
             stats = self._families[cid]

@@ -57,6 +57,8 @@ def dump_state(miner: PatternMiner) -> bytes:
                 "kinds": [sorted(k) for k in s.kinds],
                 "issued": {fp: list(toks) for fp, toks in s.issued.items()},
                 "ref": [list(s.ref[0]), list(s.ref[1])],
+                "members": None if s.members is None else [list(k) for k in s.members],
+                "firm": sorted(s.firm),
             }
             for cid, s in miner._families.items()
         },
@@ -100,7 +102,11 @@ def load_state(cls: type[PatternMiner], blob: bytes, config: MinerConfig | Mappi
             kinds=[set(k) for k in fam["kinds"]],
             issued={fp: tuple(toks) for fp, toks in fam["issued"].items()},
             ref=(tuple(fam["ref"][0]), tuple(fam["ref"][1])),
+            members=None if fam.get("members") is None else [tuple(k) for k in fam["members"]],
+            firm=set(fam.get("firm", [])),
         )
+        stats = miner._families[int(cid)]
+        stats._member_set = set(stats.members or ())
     miner._templates = dict(doc["templates"])
     miner._aliases = dict(doc["aliases"])
     miner._pending_aliases = dict(doc.get("pending_aliases", {}))

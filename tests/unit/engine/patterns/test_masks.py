@@ -72,3 +72,8 @@ def test_glue_is_worked_out_on_demand_and_matches_the_tokens() -> None:
     assert render(tokens.key, tokens.glue) == "a=<*>, b = [x] done"
     capped = tokenize("a b c d e f", 4)
     assert len(capped.glue) == len(capped.key) == 4 and capped.glue[-1]
+
+
+def test_empty_brackets_after_a_space_are_an_empty_value() -> None:
+    assert masked("connection from 1.2.3.4 () at 12:00:01") == "connection from <IP> (<EMPTY>) at <TIME>"
+    assert masked("jk2_init() Found child 6725") == "jk0_init() Found child 0"

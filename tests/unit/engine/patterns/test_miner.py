@@ -185,3 +185,36 @@ def test_a_value_in_the_message_still_varies_behind_a_shared_header() -> None:
     miner, fps = _groups(lines)
     assert len(set(fps)) == 1
     assert miner.template(fps[0]).endswith("session opened for user <*> by uid <NUM>")
+
+
+def test_words_are_counted_per_sub_family_not_across_a_whole_drain_group() -> None:
+    """Drain groups 'syncPowerState: WWEN[enabled]' with 'platformWoWEnable: WWEN[enable|disable]':
+    three words at the WWEN position overall, but each method shows at most two, so they are
+    constants and every message keeps its own template."""
+    lines = ["ARPT: 620701.011328: AirPort_Brcm43xx::syncPowerState: WWEN[enabled]",
+             "ARPT: 620702.879952: AirPort_Brcm43xx::platformWoWEnable: WWEN[disable]",
+             "ARPT: 621342.242614: AirPort_Brcm43xx::platformWoWEnable: WWEN[enable]",
+             "ARPT: 621490.890645: AirPort_Brcm43xx::syncPowerState: WWEN[enabled]"]
+    _, fps = _groups(lines)
+    assert len(set(fps)) == 3 and fps[0] == fps[3]
+
+
+def test_a_word_taking_many_values_inside_one_sub_family_is_still_a_variable() -> None:
+    lines = [f"{verb} service {name} now" for verb in ("Started", "Stopped") for name in ("cron", "sshd", "ntpd")]
+    miner, fps = _groups(lines)
+    assert len(set(fps)) == 2
+    assert miner.template(fps[0]) == "Started service <*> now"
+
+
+def test_sub_family_counting_survives_a_state_round_trip() -> None:
+    first = ["ARPT: 1.5: Brcm43xx::syncPowerState: WWEN[enabled]", "ARPT: 2.5: Brcm43xx::platformWoWEnable: WWEN[disable]"]
+    second = ["ARPT: 3.5: Brcm43xx::platformWoWEnable: WWEN[enable]"]
+    straight = PatternMiner()
+    expected = straight.fingerprint_batch(first) + straight.fingerprint_batch(second)
+    restored = PatternMiner.from_bytes(PatternMiner().to_bytes())
+    got = restored.fingerprint_batch(first)
+    restored = PatternMiner.from_bytes(restored.to_bytes())
+    got += restored.fingerprint_batch(second)
+    assert got == expected
+    # the third word did not generalise the earlier messages into one template
+    assert len({restored.resolve(fp) for fp in got}) == 3
