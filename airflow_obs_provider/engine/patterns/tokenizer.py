@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 
 VAR = "<*>"
-_TOKEN = re.compile(r"(\s*)([=,;:()\[\]{}\"']|[^\s=,;:()\[\]{}\"']+)")
-_WORD = re.compile(r"[=,;:()\[\]{}\"']|[^\s=,;:()\[\]{}\"']+")  # the same tokens without their spacing
+# a few plain words between double quotes are one value (tag="View Lock" is tag="RILJ_ACK_WL" with
+# another value, not a longer message); quoted text holding masks or punctuation is split as usual
+_QUOTED_WORDS = r'(?<=")[^\s"<>=,;:()\[\]{}]+(?: [^\s"<>=,;:()\[\]{}]+)+(?=")'
+_TOKEN = re.compile(rf"""(\s*)({_QUOTED_WORDS}|[=,;:()\[\]{{}}"']|[^\s=,;:()\[\]{{}}"']+)""")
+_WORD = re.compile(rf"""{_QUOTED_WORDS}|[=,;:()\[\]{{}}"']|[^\s=,;:()\[\]{{}}"']+""")  # the same, no spacing
 _PLACEHOLDER = re.compile(r"<([A-Z_]+)>")
 _HEX_WORD = re.compile(r"[a-f]{8,}|[A-F]{8,}")
 # a word that ends in a number names a thing (SOCKS5, ssh2, eth0, IPv6, http2, dn228): a constant,

@@ -77,3 +77,10 @@ def test_glue_is_worked_out_on_demand_and_matches_the_tokens() -> None:
 def test_empty_brackets_after_a_space_are_an_empty_value() -> None:
     assert masked("connection from 1.2.3.4 () at 12:00:01") == "connection from <IP> (<EMPTY>) at <TIME>"
     assert masked("jk2_init() Found child 6725") == "jk0_init() Found child 0"
+
+
+def test_a_few_quoted_words_are_one_token_unless_they_hold_masks() -> None:
+    one, two = tokenize(masked('tag="View Lock", uid=1'), 100), tokenize(masked('tag="RILJ_ACK_WL", uid=2'), 100)
+    assert len(one.key) == len(two.key) and one.key[3] == "View Lock"
+    request = tokenize(masked('"GET /v2/servers HTTP/1.1" status: 200'), 100)
+    assert request.key[:2] == ('"', "GET")
