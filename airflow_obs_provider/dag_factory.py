@@ -102,6 +102,16 @@ def _is_eligible(window: Window, job: JobConfig) -> bool:
     return window.is_eligible(datetime.now(UTC), job.delay, job.align)
 
 
+def job_window(context: Mapping[str, Any], job: JobConfig) -> Window:
+    """The run's window, refused (no retry) unless aligned: an unaligned manual run would overlap others."""
+    window = window_from_context(context)
+    if not window.is_aligned(job.align):
+        raise AirflowFailException(
+            f"{job.name} window {window} is not aligned to {job.align}: trigger manual runs with a logical date "
+            f"on a window boundary (a run at L covers the window ending at L), or use obs_backfill")
+    return window
+
+
 def _on_circuit_open(event: Any) -> None:
     Stats.incr(f"{STATS_PREFIX}.{event.job.replace('-', '_')}.circuit_open",
                tags={"job": event.job, "tenant": event.tenant})
@@ -145,7 +155,7 @@ def _eligibility_sensor(job: str, settings: ScheduleSettings) -> Any:
     @task.sensor(task_id="wait_until_eligible", mode="reschedule", poke_interval=POKE_SECONDS,
                  timeout=(job_cfg.delay + job_cfg.interval + timedelta(hours=2)).total_seconds())
     def wait_until_eligible(**context: Any) -> PokeReturnValue:
-        window = window_from_context(context)
+        window = job_window(context, job_cfg)
         ready = _is_eligible(window, job_cfg)
         if not ready:
             log.info("%s %s not eligible before %s", job, window, window.eligible_at(job_cfg.delay, job_cfg.align))
@@ -166,7 +176,8 @@ def _selection_task(job: str, settings: ScheduleSettings, *, with_config_path: b
 
         cfg, config_path = runtime_config(fallback)
         ti = context["ti"]
-        selection = select(cfg, job, window_from_context(context), pg_url=pg_url_from_connection(conn_id),
+        window = job_window(context, settings.job(job))
+        selection = select(cfg, job, window, pg_url=pg_url_from_connection(conn_id),
                            try_number=int(getattr(ti, "try_number", 1) or 1),
                            run_info=run_info_from_context(context), on_circuit_open=_on_circuit_open)
         for line in summary_lines(selection):

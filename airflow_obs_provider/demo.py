@@ -171,8 +171,12 @@ def run_dags(paths: DemoPaths, env: dict[str, str], start: datetime, end: dateti
               "to": end.isoformat()})]),
     ]
     if _include_folder() is not None:
-        steps += [("obs_topo_iac for the last 15 minutes", ["dags", "test", "obs_topo_iac", end.isoformat()]),
-                  ("obs_topo_ansible for the last hour", ["dags", "test", "obs_topo_ansible", end.isoformat()])]
+        # Manual runs must end on their DAG's window boundary (15 minutes, one hour).
+        iac_end, ansible_end = floor_time(end, timedelta(minutes=15)), floor_time(end, timedelta(hours=1))
+        steps += [(f"obs_topo_iac for [{iac_end - timedelta(minutes=15):%H:%M}, {iac_end:%H:%M})",
+                   ["dags", "test", "obs_topo_iac", iac_end.isoformat()]),
+                  (f"obs_topo_ansible for [{ansible_end - timedelta(hours=1):%H:%M}, {ansible_end:%H:%M})",
+                   ["dags", "test", "obs_topo_ansible", ansible_end.isoformat()])]
     for label, args in steps:
         _progress(t0, f"airflow: {label}")
         code = _airflow(args, env, log_file)

@@ -120,3 +120,18 @@ def test_dags_parse_without_any_configuration(airflow_home: Path, tmp_path: Path
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == DAG_IDS
     assert bag.get_dag("obs_oo_agg").start_date <= datetime.now(UTC)
+
+
+def test_an_unaligned_manual_window_is_refused_without_retries(airflow_home: Path) -> None:
+    from airflow_obs_provider.dag_factory import job_window
+    from airflow_obs_provider.engine.config import parse_config
+    from airflow_obs_provider.version_compat import AirflowFailException
+
+    job = parse_config({"tenants": [{"code": "a"}]}).job("topo-ansible")
+    aligned = {"data_interval_start": datetime(2026, 3, 1, 9, tzinfo=UTC),
+               "data_interval_end": datetime(2026, 3, 1, 10, tzinfo=UTC)}
+    assert job_window(aligned, job).end == datetime(2026, 3, 1, 10, tzinfo=UTC)
+    shifted = {"data_interval_start": datetime(2026, 3, 1, 9, 10, tzinfo=UTC),
+               "data_interval_end": datetime(2026, 3, 1, 10, 10, tzinfo=UTC)}
+    with pytest.raises(AirflowFailException, match="not aligned to 1:00:00"):
+        job_window(shifted, job)
