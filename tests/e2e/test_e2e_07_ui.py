@@ -66,11 +66,13 @@ def test_ui_grid_shows_every_caught_up_run(airflow3: Airflow3, caught_up: Caught
     cells = [f"grid-{r['dag_run_id']}-aggregate" for r in caught_up.runs]
     browser.wait_until(f"{len(cells)} aggregate cells in the grid",
                        " && ".join(f"!!document.getElementById('{c}')" for c in cells), timeout=90)
-    # Give the grid the whole width (the details panel would hide the later runs' columns).
-    browser.evaluate("document.querySelector('[aria-label=\"Collapse Details Panel\"]')?.click()")
-    browser.wait_until("the last run's cell on screen", f"(() => {{ const r = document.getElementById('{cells[-1]}')"
-                       ".getBoundingClientRect(); return r.right > 0 && r.right <= window.innerWidth; }})()",
-                       timeout=30)
+    # Give the grid the whole width (the details panel would hide the later runs' columns). The
+    # button is clicked until the last run's cell is on screen: a data refresh may re-render the page.
+    browser.wait_until("the last run's cell on screen", f"""(() => {{
+        const button = document.querySelector('[aria-label="Collapse Details Panel"]');
+        if (button) button.click();
+        const r = document.getElementById('{cells[-1]}').getBoundingClientRect();
+        return r.right > 0 && r.right <= window.innerWidth; }})()""", timeout=60)
     time.sleep(1)  # let the panel animation settle before the picture
     shot = browser.screenshot(ARTIFACTS / "airflow_obs_oo_agg_grid.png")
     dom = browser.dom()
