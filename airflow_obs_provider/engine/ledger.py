@@ -17,10 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg2.errors
+
 from airflow_obs_provider.engine.db import connect, ensure_tenant, redact_url
 from airflow_obs_provider.engine.window import Window
 
 log = logging.getLogger(__name__)
+
+# Conflicts Postgres resolves by aborting one transaction: the window is simply run again.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    psycopg2.errors.DeadlockDetected,
+    psycopg2.errors.SerializationFailure,
+)
+TRANSIENT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -106,26 +115,41 @@ def run_window(
             key = {"job": job, "tenant_id": tenant_id, "from": window.start, "to": window.end}
             cur.execute(_UPSERT_RUNNING, {**key, "dag_id": info.dag_id, "run_id": info.run_id,
                                           "try_number": info.try_number})
-        conn = connect(pg_url, application_name=f"obs-etl {job}")
-        try:
-            cur = conn.cursor()
-            cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                        (advisory_key(job, tenant_id, window),))
-            tx = WindowTx(conn=conn, cur=cur, job=job, tenant_code=tenant_code, tenant_id=tenant_id, window=window)
-            body(tx)
-            status = "skipped" if tx.skipped_reason else "success"
-            seconds = time.monotonic() - t0
-            details = {**tx.details, **({"skipped_reason": tx.skipped_reason} if tx.skipped_reason else {})}
-            cur.execute(_FINISH, {**key, "status": status, "rows_in": tx.rows_in, "rows_out": tx.rows_out,
-                                  "duration_ms": round(seconds * 1000, 3), "error": None,
-                                  "details": json.dumps(details, default=str)})
-            conn.commit()
-        except BaseException as exc:
-            _rollback_quietly(conn)
-            _record_failure(ctl, pg_url, key, exc, time.monotonic() - t0)
-            raise
-        finally:
-            conn.close()
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            conn = connect(pg_url, application_name=f"obs-etl {job}")
+            try:
+                cur = conn.cursor()
+                cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                            (advisory_key(job, tenant_id, window),))
+                tx = WindowTx(conn=conn, cur=cur, job=job, tenant_code=tenant_code, tenant_id=tenant_id,
+                              window=window)
+                body(tx)
+                status = "skipped" if tx.skipped_reason else "success"
+                seconds = time.monotonic() - t0
+                details = {**tx.details, **({"skipped_reason": tx.skipped_reason} if tx.skipped_reason else {})}
+                if attempt > 1:
+                    details["transient_retries"] = attempt - 1
+                cur.execute(_FINISH, {**key, "status": status, "rows_in": tx.rows_in, "rows_out": tx.rows_out,
+                                      "duration_ms": round(seconds * 1000, 3), "error": None,
+                                      "details": json.dumps(details, default=str)})
+                conn.commit()
+                break
+            except TRANSIENT_ERRORS as exc:
+                # Two windows creating the same TimescaleDB chunk (or upserting the same
+                # resources) can deadlock; the loser rolls back whole, so running it again is safe.
+                _rollback_quietly(conn)
+                if attempt == TRANSIENT_ATTEMPTS:
+                    _record_failure(ctl, pg_url, key, exc, time.monotonic() - t0)
+                    raise
+                log.warning("%s %s %s: %s; retrying the window (attempt %d of %d)", job, tenant_code, window,
+                            type(exc).__name__, attempt + 1, TRANSIENT_ATTEMPTS)
+                time.sleep(0.2 * attempt)
+            except BaseException as exc:
+                _rollback_quietly(conn)
+                _record_failure(ctl, pg_url, key, exc, time.monotonic() - t0)
+                raise
+            finally:
+                conn.close()
     finally:
         ctl.close()
     return WindowResult(job, tenant_code, window, status, tx.rows_in, tx.rows_out, seconds, details)
