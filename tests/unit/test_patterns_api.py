@@ -14,7 +14,7 @@ def test_public_api_round_trip() -> None:
     fps = miner.fingerprint_batch(lines)
     assert len(fps) == 4 and len(set(fps[:3])) == 1 and fps[3] != fps[0]
     assert all(isinstance(fp, str) and len(fp) == 16 for fp in fps)
-    # "ssh2" is a constant word that ends in a number, not a variable (algorithm version 3)
+    # "ssh2" is a constant word that ends in a number, not a variable (since algorithm version 3)
     assert miner.template(fps[0]) == "Accepted password for <*> from <IP> port <NUM> ssh<NUM>"
     assert miner.template(fps[3]) == "Connection closed by <IP> [preauth]"
     blob = miner.to_bytes()
