@@ -5,14 +5,20 @@ How a batch is mined:
 1. Each line is reduced to its digit-normalised form (:func:`masks.digit_key`); equal forms are
    processed once, so the cost grows with distinct lines, not total lines.
 2. Each distinct form is masked (secrets, URLs, IPs, paths, timestamps, sizes...) and tokenised.
-   Tokens holding a digit or a mask are variables; the rest are constants. Equal token keys are
-   merged again.
+   Tokens holding a digit or a mask are variables, except words that merely end in a number
+   (ssh2, SOCKS5, eth0: names, shown as ``ssh<NUM>``); the rest are constants. A few plain words
+   in double quotes are one token. Equal token keys are merged again.
 3. The distinct keys, in sorted order (so a window gives the same result whatever the order of
    its lines), go through drain3's ``Drain``: it proposes families of similar keys.
 4. Inside a drain cluster, a position where members disagree is a *variable* only once it has
    shown ``min_variable_values`` distinct words; before that it is a constant and the family is
    split by it. Drain alone merges "cupsd startup succeeded" with "cupsd shutdown succeeded" and
    "... SCREEN_ON" with "... SCREEN_OFF"; real variables (user names, hosts) show many values.
+   The words are counted per *sub-family* (members that agree on every constant position), so
+   two messages Drain put together cannot turn each other's words into one variable. A word
+   where other members hold a masked value ("state 6" / "state unknown") is a variable at once.
+   Drain's similarity must also hold for the second half of a template's constant words: a
+   header shared at the front of raw lines (level, component) does not merge two messages.
 5. The final template of a key uses the state after the whole batch; runs of space-separated
    variables collapse into one (variable-length values), and the fingerprint hashes that text
    with the configuration version. When a template generalises, every fingerprint issued
