@@ -122,8 +122,12 @@ def s3_bucket(s3_env: dict[str, str], request: pytest.FixtureRequest) -> Iterato
 # Airflow reads AIRFLOW_HOME once, when it is first imported: a test module importing it
 # at collection time would otherwise pin the whole session to ~/airflow (an unmigrated
 # SQLite file on a clean machine). So every test process gets one private home up front,
-# which the ``airflow_home`` fixture migrates on first use.
-_SESSION_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="obs-test-airflow-home-"))
+# which the ``airflow_home`` fixture migrates on first use. Tests that import helpers
+# from this module load it a second time: the marker keeps one home per process.
+_MARKER = "OBS_TEST_AIRFLOW_HOME"
+if not os.environ.get(_MARKER, "").startswith(f"{os.getpid()}:"):
+    os.environ[_MARKER] = f"{os.getpid()}:{tempfile.mkdtemp(prefix='obs-test-airflow-home-')}"
+_SESSION_AIRFLOW_HOME = Path(os.environ[_MARKER].split(":", 1)[1])
 os.environ.update({
     "AIRFLOW_HOME": str(_SESSION_AIRFLOW_HOME),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
