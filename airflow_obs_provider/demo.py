@@ -262,8 +262,12 @@ def _print_graph(cur: Any) -> None:
         cur.execute("ROLLBACK")
     if not edges:
         print("no edges")
-    for src, dst, rps, err, p95 in sorted(edges, key=lambda r: -float(str(r[2]) if r[2] else 0))[:12]:
-        print(f"({str(src).strip(chr(34))})-[:CALLS rps={rps} err_rate={err} p95={p95}]->({str(dst).strip(chr(34))})")
+    def num(value: Any) -> float:  # agtype comes back as its text form
+        return float(str(value)) if value is not None else 0.0
+
+    for src, dst, rps, err, p95 in sorted(edges, key=lambda r: -num(r[2]))[:12]:
+        print(f"({str(src).strip(chr(34))})-[:CALLS rps={num(rps):.2f} err_rate={num(err):.3f} "
+              f"p95={num(p95):.1f}ms]->({str(dst).strip(chr(34))})")
     if len(edges) > 12:
         print(f"... {len(edges) - 12} more")
 
