@@ -3,9 +3,11 @@
 Stable names (other tooling, tests and users rely on them):
 
 - DAG ids: ``obs_oo_agg``, ``obs_age_refresh``, ``obs_topo_iac``, ``obs_topo_ansible``, ``obs_backfill``.
-- Windowed DAGs: ``wait_until_eligible`` (sensor, reschedule mode) -> ``select_tenants`` -> the job's
-  mapped task (``aggregate`` / ``refresh_graph`` / ``diff_topology``), one map index per tenant.
-  ``obs_age_refresh`` waits first on ``wait_for_oo_agg`` (ExternalTaskSensor on the 1-minute runs).
+- Windowed DAGs: ``wait_until_eligible`` (sensor, reschedule mode) and ``select_tenants`` both feed the
+  job's mapped task (``aggregate`` / ``refresh_graph`` / ``diff_topology``), one map index per tenant.
+  ``obs_age_refresh`` waits on ``wait_for_oo_agg`` (ExternalTaskSensor on the 1-minute runs) instead.
+  The task producing the mapped list has no upstream task on purpose: Airflow 2.11's
+  ``dags backfill`` deadlocks on a mapped task whose list producer has an upstream of its own.
 - ``obs_backfill``: ``plan_windows`` -> ``run_window`` (a reschedule-mode sensor mapped over the windows:
   it waits until the window is eligible, then runs it through the job function).
 
@@ -43,6 +45,7 @@ from airflow_obs_provider.version_compat import (
     DAG,
     AirflowFailException,
     DeltaDataIntervalTimetable,
+    EmptyOperator,
     ExternalTaskSensor,
     Param,
     PokeReturnValue,
@@ -138,7 +141,9 @@ def _dag_kwargs(settings: ScheduleSettings, job: str, doc_md: str) -> dict[str, 
     return {
         "schedule": DeltaDataIntervalTimetable(job_cfg.interval),  # a data-interval timetable: windows never zero-width
         "start_date": first_window_start(settings.start_date, job_cfg),
-        "end_date": settings.end_date,
+        # The configured end is exclusive (the last window ends there); Airflow's end_date is the
+        # last data-interval START it schedules, inclusive.
+        "end_date": settings.end_date - timedelta(microseconds=1) if settings.end_date else None,
         "catchup": True,  # explicit: Airflow 3 defaults to False, Airflow 2 to True
         "max_active_runs": job_cfg.max_active_runs,
         "default_args": default_args(),
@@ -146,6 +151,14 @@ def _dag_kwargs(settings: ScheduleSettings, job: str, doc_md: str) -> dict[str, 
         "doc_md": doc_md,
         "on_failure_callback": partial(dag_failure_callback, callback_path=str(callback) if callback else None),
     }
+
+
+def _done(mapped: Any) -> Any:
+    """End the DAG with a plain ``done`` task after the mapped one (all_success: a failed tenant still fails
+    the run). Airflow 2.11's ``dags backfill`` can leave a mapped LEAF task unexpanded and report a
+    deadlock (apache/airflow #25200); a downstream task avoids that."""
+    mapped >> EmptyOperator(task_id="done")
+    return mapped
 
 
 def _eligibility_sensor(job: str, settings: ScheduleSettings) -> Any:
@@ -199,8 +212,8 @@ def build_oo_agg_dag(dags_dir: Path | None = None) -> DAG:
     settings = schedule_settings(dags_dir)
     with DAG(dag_id="obs_oo_agg", **_dag_kwargs(settings, "oo-agg", _OO_AGG_DOC)) as dag:
         tenants = _selection_task("oo-agg", settings, with_config_path=True)
-        _eligibility_sensor("oo-agg", settings) >> tenants
-        OOToTimescaleOperator.partial(
+        eligible = _eligibility_sensor("oo-agg", settings)
+        eligible >> _done(OOToTimescaleOperator.partial(
             task_id="aggregate",
             postgres_conn_id=settings.postgres_conn_id,
             aws_conn_id=settings.aws_conn_id,
@@ -208,7 +221,7 @@ def build_oo_agg_dag(dags_dir: Path | None = None) -> DAG:
             file_list_conn_id=settings.file_list_conn_id,
             config_variable=DEFAULT_CONFIG_VARIABLE,
             map_index_template="{{ task.tenant }}",
-        ).expand_kwargs(tenants)
+        ).expand_kwargs(tenants))
     return dag
 
 
@@ -243,14 +256,13 @@ def build_age_refresh_dag(dags_dir: Path | None = None) -> DAG:
             retries=0,  # a sensor timeout or an upstream failure is final; clear the run to wait again
         )
         tenants = _selection_task("age-refresh", settings, with_config_path=False)
-        wait >> tenants
         active_window = settings.job("age-refresh").options.get("active_window")  # else the operator's default
-        AgeRefreshOperator.partial(
+        wait >> _done(AgeRefreshOperator.partial(
             task_id="refresh_graph",
             postgres_conn_id=settings.postgres_conn_id,
             **({"active_window": active_window} if active_window else {}),
             map_index_template="{{ task.tenant }}",
-        ).expand_kwargs(tenants)
+        ).expand_kwargs(tenants))
     return dag
 
 
@@ -264,15 +276,15 @@ def build_topology_dag(source: str, dags_dir: Path | None = None) -> DAG:
     settings = schedule_settings(dags_dir)
     with DAG(dag_id=dag_id, **_dag_kwargs(settings, job, _TOPO_DOC.format(source=source, job=job))) as dag:
         tenants = _selection_task(job, settings, with_config_path=True)
-        _eligibility_sensor(job, settings) >> tenants
-        TopologyDiffOperator.partial(
+        eligible = _eligibility_sensor(job, settings)
+        eligible >> _done(TopologyDiffOperator.partial(
             task_id="diff_topology",
             source=source,
             postgres_conn_id=settings.postgres_conn_id,
             aws_conn_id=settings.aws_conn_id,
             config_variable=DEFAULT_CONFIG_VARIABLE,
             map_index_template="{{ task.tenant }}",
-        ).expand_kwargs(tenants)
+        ).expand_kwargs(tenants))
     return dag
 
 
@@ -381,7 +393,7 @@ def build_backfill_dag(dags_dir: Path | None = None) -> DAG:
             cfg, _ = runtime_config(fallback)
             return PokeReturnValue(is_done=True, xcom_value=_run_planned(item, cfg, settings, context))
 
-        run_window.expand(item=plan_windows())
+        _done(run_window.expand(item=plan_windows()))
     return dag
 
 
@@ -393,7 +405,7 @@ _OO_AGG_DOC = """
 Each run covers its data interval `[start, end)` (a data-interval timetable, catch-up on).
 
 1. `wait_until_eligible` waits (reschedule mode: no worker slot held) until `end + jobs.oo-agg.delay`.
-2. `select_tenants` lists enabled tenants, leaving out (ledger status `skipped`) windows before a new
+2. `select_tenants` (alongside) lists enabled tenants, leaving out (ledger status `skipped`) windows before a new
    tenant's `initial_lookback` and tenants whose circuit breaker is open (`failure_threshold`
    consecutive failed windows). Clearing this task (or the run) resets the breaker; so does a change
    of the tenant's or job's configuration.

@@ -41,6 +41,7 @@ from airflow.providers.common.compat.sdk import (  # noqa: E402
 )
 
 # The standard provider (>= 1.0) serves both versions from the same paths.
+from airflow.providers.standard.operators.empty import EmptyOperator  # noqa: E402
 from airflow.providers.standard.sensors.date_time import DateTimeSensor  # noqa: E402
 from airflow.providers.standard.sensors.external_task import ExternalTaskSensor  # noqa: E402
 
@@ -54,6 +55,7 @@ __all__ = [
     "AirflowFailException",
     "DAG",
     "DateTimeSensor",
+    "EmptyOperator",
     "ExternalTaskSensor",
     "Param",
     "PokeReturnValue",

@@ -42,7 +42,9 @@ def airflow2_python() -> str:
 @pytest.fixture(scope="module")
 def airflow2(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str, e2e_data: Path,
              data_range: DataRange) -> Iterator[tuple[AirflowStack, str, Path, DataRange]]:
-    rng = DataRange(start=data_range.start, end=data_range.start + WINDOWS * WINDOW)
+    # The data range starts on a 5-minute boundary: end these windows on the next one, so the last
+    # window closes a bucket and service_call_5m / log_pattern_5m are compared too.
+    rng = DataRange(start=data_range.start + (5 - WINDOWS) * WINDOW, end=data_range.start + 5 * WINDOW)
     config = write_config(tmp_path_factory.mktemp("af2_config") / "etl.yaml", e2e_data, rng, tenants=TENANT)
     target = create_database(pg_server_url, "e2e_af2_target")
     obs_etl("bootstrap", "--pg-url", target)
@@ -74,13 +76,9 @@ def test_airflow2_dagbag_loads_every_dag_without_import_errors(airflow2: tuple[A
     assert {"wait_until_eligible", "select_tenants", "aggregate"} <= set(got["dags"][DAG_ID])
 
 
-# Airflow 2.11's BackfillJobRunner deadlocks on a mapped task whose XCom source has an upstream task
-# (here wait_until_eligible >> select_tenants >> aggregate[tenants]); known upstream bug (apache/airflow
-# #33994, #34012). Reproduced with a three-task DAG; it passes when the mapping source is a root task and
-# the sensor gates the mapped task directly. Strict: once the DAG is restructured this XPASSes and fails,
-# so the marker is removed then.
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="Airflow 2.11 backfill deadlocks on obs_oo_agg's mapped aggregate (sensor >> source >> mapped)")
+# Airflow 2.11's BackfillJobRunner deadlocks on a mapped task whose list producer has an upstream task
+# (apache/airflow #33994, #34012); the DAGs therefore keep select_tenants a root task and gate the
+# mapped task with the sensor directly. This test guards that shape.
 def test_airflow2_dags_backfill_equals_one_clean_run(airflow2: tuple[AirflowStack, str, Path, DataRange],
                                                      pg_server_url: str) -> None:
     stack, target, config, rng = airflow2
