@@ -39,7 +39,7 @@ class AgeRefreshOperator(BaseOperator):
         self,
         *,
         tenant: str,
-        postgres_conn_id: str = "postgres_default",
+        postgres_conn_id: str = "obs_postgres",
         active_window: timedelta | str = DEFAULT_ACTIVE_WINDOW,
         **kwargs: Any,
     ) -> None:

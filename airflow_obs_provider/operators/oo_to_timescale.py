@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow_obs_provider.engine.ledger import WindowResult
-from airflow_obs_provider.engine.oo.source import SourceSecrets
 from airflow_obs_provider.operators.base import (
     emit_window_failure,
     emit_window_stats,
@@ -15,6 +14,7 @@ from airflow_obs_provider.operators.base import (
     run_info_from_context,
     window_from_context,
 )
+from airflow_obs_provider.operators.secrets import source_secrets
 from airflow_obs_provider.version_compat import BaseOperator
 
 
@@ -57,27 +57,6 @@ class OOToTimescaleOperator(BaseOperator):
         self.file_list_conn_id = file_list_conn_id
         self._result: WindowResult | None = None
 
-    def _secrets(self) -> SourceSecrets:
-        """Connections -> plain values for the engine (never logged)."""
-        values: dict[str, Any] = {}
-        if self.aws_conn_id:
-            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-            hook = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="s3")
-            creds = hook.get_credentials()
-            values.update(s3_access_key_id=creds.access_key, s3_secret_access_key=creds.secret_key,
-                          s3_session_token=creds.token, s3_endpoint_url=hook.conn_config.endpoint_url,
-                          s3_region=hook.conn_config.region_name)
-        if self.oo_conn_id:
-            from airflow_obs_provider.hooks.openobserve import OpenObserveHook
-
-            api = OpenObserveHook(openobserve_conn_id=self.oo_conn_id).get_api_config()
-            values.update(api_base_url=api["base_url"], api_user=api["user"], api_password=api["password"],
-                          api_verify=api["verify"] is not False)
-        if self.file_list_conn_id:
-            values["file_list_url"] = pg_url_from_connection(self.file_list_conn_id)
-        return SourceSecrets(**values)
-
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_obs_provider.jobs.oo_agg import JOB, run
 
@@ -85,7 +64,8 @@ class OOToTimescaleOperator(BaseOperator):
         cfg = load_etl_config(self.config_path, self.config_variable)
         pg_url = pg_url_from_connection(self.postgres_conn_id)
         try:
-            result = run(cfg, self.tenant, window, pg_url=pg_url, secrets=self._secrets(),
+            result = run(cfg, self.tenant, window, pg_url=pg_url, secrets=source_secrets(aws_conn_id=self.aws_conn_id, oo_conn_id=self.oo_conn_id,
+                                                 file_list_conn_id=self.file_list_conn_id),
                          run_info=run_info_from_context(context))
         except Exception:
             emit_window_failure(JOB, self.tenant)

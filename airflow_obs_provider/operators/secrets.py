@@ -25,14 +25,11 @@ def source_secrets(
                       s3_session_token=creds.token, s3_endpoint_url=hook.conn_config.endpoint_url,
                       s3_region=hook.conn_config.region_name)
     if oo_conn_id:
-        from airflow_obs_provider.version_compat import BaseHook
+        from airflow_obs_provider.hooks.openobserve import OpenObserveHook
 
-        conn = BaseHook.get_connection(oo_conn_id)
-        scheme = (conn.schema or "http") if (conn.schema or "").startswith("http") else "http"
-        base = conn.host if "://" in (conn.host or "") else f"{scheme}://{conn.host}"
-        values.update(api_base_url=f"{base}:{conn.port}" if conn.port else base, api_user=conn.login,
-                      api_password=conn.password,
-                      api_verify=str(conn.extra_dejson.get("verify", True)).lower() not in ("false", "0"))
+        api = OpenObserveHook(openobserve_conn_id=oo_conn_id).get_api_config()
+        values.update(api_base_url=api["base_url"], api_user=api["user"], api_password=api["password"],
+                      api_verify=api["verify"] is not False)
     if file_list_conn_id:
         values["file_list_url"] = pg_url_from_connection(file_list_conn_id)
     return SourceSecrets(**values)

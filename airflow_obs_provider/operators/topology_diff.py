@@ -44,7 +44,7 @@ class TopologyDiffOperator(BaseOperator):
         tenant: str,
         config_path: str | None = None,
         config_variable: str | None = None,
-        postgres_conn_id: str = "postgres_default",
+        postgres_conn_id: str = "obs_postgres",
         aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
