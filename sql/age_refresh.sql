@@ -15,61 +15,14 @@
 -- id defaults draw from the label sequences, so joins replace 10k MERGEs, and
 -- Cypher reads the result like any other graph data.
 
--- name: schema
--- Idempotent; run under a global advisory lock the first time a database sees a refresh.
--- The graph is the latest state; this row remembers which window end T it shows,
--- so an older window (catch-up, backfill, clear) cannot move it back in time.
-CREATE TABLE IF NOT EXISTS age_refresh_state (
-  tenant_id    bigint PRIMARY KEY REFERENCES dim_tenant (id),
-  applied_at   timestamptz NOT NULL,
-  graph_mode   text NOT NULL CHECK (graph_mode IN ('age', 'relational')),
-  edges        bigint NOT NULL,
-  updated_at   timestamptz NOT NULL DEFAULT now()
-);
--- The same active edges as the AGE graph, kept in every mode: plain SQL users
--- join it, and it is the whole feature on servers without AGE.
-CREATE TABLE IF NOT EXISTS active_call_edge (
-  tenant_id bigint NOT NULL REFERENCES dim_tenant (id),
-  src_id    bigint NOT NULL REFERENCES dim_resource (id),
-  dst_id    bigint NOT NULL REFERENCES dim_resource (id),
-  src_urn   text NOT NULL,
-  dst_urn   text NOT NULL,
-  calls     bigint NOT NULL,
-  errors    bigint NOT NULL,
-  rps       double precision NOT NULL,
-  err_rate  double precision NOT NULL,
-  p95       double precision,
-  last_seen timestamptz NOT NULL,
-  as_of     timestamptz NOT NULL,
-  CONSTRAINT active_call_edge_pkey PRIMARY KEY (tenant_id, src_id, dst_id)
-);
-CREATE INDEX IF NOT EXISTS active_call_edge_dst_idx ON active_call_edge (tenant_id, dst_id);
-
--- name: schema_age
--- Lookups by tenant and urn on the label tables, and endpoint indexes for the
--- orphan check (AGE creates none of these itself).
-CREATE INDEX IF NOT EXISTS obs_resource_tenant_urn_idx ON obs_graph."Resource" (
-  (properties OPERATOR(ag_catalog.->>) 'tenant_id'::text),
-  (properties OPERATOR(ag_catalog.->>) 'urn'::text));
-CREATE INDEX IF NOT EXISTS obs_calls_tenant_idx ON obs_graph."CALLS" (
-  (properties OPERATOR(ag_catalog.->>) 'tenant_id'::text));
-CREATE INDEX IF NOT EXISTS obs_calls_start_idx ON obs_graph."CALLS" (start_id);
-CREATE INDEX IF NOT EXISTS obs_calls_end_idx ON obs_graph."CALLS" (end_id);
-
 -- name: schema_present
+-- age_refresh_state, active_call_edge and the label-table indexes are created by bootstrap.sql.
 SELECT to_regclass('age_refresh_state') IS NOT NULL AND to_regclass('active_call_edge') IS NOT NULL;
-
--- name: schema_age_present
-SELECT to_regclass('obs_graph.obs_resource_tenant_urn_idx') IS NOT NULL
-   AND to_regclass('obs_graph.obs_calls_end_idx') IS NOT NULL;
 
 -- name: graph_ready
 SELECT count(*) = 2
   FROM ag_catalog.ag_label l JOIN ag_catalog.ag_graph g ON g.graphid = l.graph
  WHERE g.name = 'obs_graph' AND l.name IN ('Resource', 'CALLS');
-
--- name: lock_schema
-SELECT pg_advisory_xact_lock(hashtextextended('obs-etl age-refresh schema', 0));
 
 -- name: lock_tenant
 -- Two different windows of one tenant must not interleave (the ledger only

@@ -342,6 +342,35 @@ CREATE TABLE IF NOT EXISTS etl_circuit_breaker (
   PRIMARY KEY (job, tenant_id)
 );
 
+-- The active call graph's refresh state and its relational twin (issue 5; written by
+-- sql/age_refresh.sql). The graph is the latest state: age_refresh_state remembers
+-- which window end T it shows, so an older window cannot move it back in time.
+-- active_call_edge holds the same edges as the AGE graph in every mode: plain SQL
+-- users join it, and it is the whole feature on servers without AGE.
+CREATE TABLE IF NOT EXISTS age_refresh_state (
+  tenant_id    bigint PRIMARY KEY REFERENCES dim_tenant (id),
+  applied_at   timestamptz NOT NULL,
+  graph_mode   text NOT NULL CHECK (graph_mode IN ('age', 'relational')),
+  edges        bigint NOT NULL,
+  updated_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS active_call_edge (
+  tenant_id bigint NOT NULL REFERENCES dim_tenant (id),
+  src_id    bigint NOT NULL REFERENCES dim_resource (id),
+  dst_id    bigint NOT NULL REFERENCES dim_resource (id),
+  src_urn   text NOT NULL,
+  dst_urn   text NOT NULL,
+  calls     bigint NOT NULL,
+  errors    bigint NOT NULL,
+  rps       double precision NOT NULL,
+  err_rate  double precision NOT NULL,
+  p95       double precision,
+  last_seen timestamptz NOT NULL,
+  as_of     timestamptz NOT NULL,
+  CONSTRAINT active_call_edge_pkey PRIMARY KEY (tenant_id, src_id, dst_id)
+);
+CREATE INDEX IF NOT EXISTS active_call_edge_dst_idx ON active_call_edge (tenant_id, dst_id);
+
 -- ---------------------------------------------------------------------------
 -- Row-level security by tenant (off until an operator runs obs_enable_rls()).
 -- A scoped session runs: SET obs.tenant_id = '<dim_tenant.id>'. Without it a
@@ -351,7 +380,8 @@ CREATE OR REPLACE FUNCTION obs_tenant_tables() RETURNS text[]
 LANGUAGE sql IMMUTABLE AS $fn$
   SELECT ARRAY['dim_tenant', 'dim_resource', 'oo_locator', 'metric_1m', 'service_call_5m', 'log_pattern',
                'log_pattern_alias', 'log_miner_state', 'log_pattern_5m', 'topo_edge_time', 'kb_doc',
-               'kb_chunk', 'event_envelope', 'evidence_link', 'etl_job_run']
+               'kb_chunk', 'event_envelope', 'evidence_link', 'etl_job_run', 'etl_circuit_breaker',
+               'age_refresh_state', 'active_call_edge']
 $fn$;
 
 CREATE OR REPLACE FUNCTION obs_current_tenant() RETURNS bigint
@@ -430,6 +460,15 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM ag_catalog.ag_label WHERE graph = gid AND name = 'CALLS') THEN
       PERFORM ag_catalog.create_elabel('obs_graph', 'CALLS');
     END IF;
+    -- Lookups by tenant and urn on the label tables and endpoint indexes for the
+    -- set-based refresh (AGE creates none of these itself).
+    CREATE INDEX IF NOT EXISTS obs_resource_tenant_urn_idx ON obs_graph."Resource" (
+      (properties OPERATOR(ag_catalog.->>) 'tenant_id'::text),
+      (properties OPERATOR(ag_catalog.->>) 'urn'::text));
+    CREATE INDEX IF NOT EXISTS obs_calls_tenant_idx ON obs_graph."CALLS" (
+      (properties OPERATOR(ag_catalog.->>) 'tenant_id'::text));
+    CREATE INDEX IF NOT EXISTS obs_calls_start_idx ON obs_graph."CALLS" (start_id);
+    CREATE INDEX IF NOT EXISTS obs_calls_end_idx ON obs_graph."CALLS" (end_id);
   EXCEPTION WHEN OTHERS THEN
     RAISE NOTICE 'obs-bootstrap: skipped feature age_graph: %', SQLERRM;
   END;

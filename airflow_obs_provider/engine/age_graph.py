@@ -113,20 +113,12 @@ def prepare_age_session(cur: Any) -> None:
     cur.execute("SELECT set_config('search_path', current_setting('search_path') || ', ag_catalog', true)")
 
 
-def ensure_refresh_schema(cur: Any, *, with_age: bool) -> None:
-    """Create the state/relational tables (and label-table indexes) once, under a global lock."""
-    q = sql_sections()
-    cur.execute(q["schema_present"])
-    present = bool(cur.fetchone()[0])
-    if present and with_age:
-        cur.execute(q["schema_age_present"])
-        present = bool(cur.fetchone()[0])
-    if present:
-        return
-    cur.execute(q["lock_schema"])
-    cur.execute(q["schema"])
-    if with_age:
-        cur.execute(q["schema_age"])
+def require_refresh_schema(cur: Any) -> None:
+    """The refresh state and relational tables come from ``obs-etl bootstrap``; say so when missing."""
+    cur.execute(sql_sections()["schema_present"])
+    if not cur.fetchone()[0]:
+        raise RuntimeError("age_refresh_state / active_call_edge are missing: run `obs-etl bootstrap` "
+                           "(sql/bootstrap.sql) on this database first")
 
 
 def refresh_active_graph(tx: WindowTx) -> None:
@@ -137,7 +129,7 @@ def refresh_active_graph(tx: WindowTx) -> None:
     with_age = age_missing is None
     if with_age:
         prepare_age_session(cur)
-    ensure_refresh_schema(cur, with_age=with_age)
+    require_refresh_schema(cur)
 
     params = {"tenant_id": tx.tenant_id, "tenant_key": str(tx.tenant_id), "window_from": window.start,
               "window_to": window.end, "covered_seconds": covered_seconds(window)}

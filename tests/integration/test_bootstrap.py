@@ -179,6 +179,18 @@ def test_every_row_carries_a_tenant_foreign_key(pg_url: str) -> None:
         assert ("dim_tenant",) in fks, table
 
 
+def test_every_table_with_a_tenant_column_has_the_tenant_policy(pg_url: str) -> None:
+    """RLS covers every tenant-scoped table bootstrap creates, not only the contract list."""
+    scoped = {t for (t,) in query(pg_url, """SELECT c.relname FROM pg_class c
+                                              JOIN pg_namespace n ON n.oid = c.relnamespace
+                                              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id'
+                                             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')""")}
+    policed = {t for (t,) in query(pg_url, """SELECT polrelid::regclass::text FROM pg_policy
+                                               WHERE polname = 'obs_tenant_isolation'""")}
+    assert {"active_call_edge", "age_refresh_state", "etl_circuit_breaker"} <= scoped
+    assert scoped - policed == set()
+
+
 def test_times_are_timestamptz_and_latencies_double(pg_url: str) -> None:
     rows = query(pg_url, """SELECT table_name, column_name, data_type FROM information_schema.columns
                             WHERE table_schema = 'public' AND (column_name IN ('bucket', 'window_from', 'window_to',
