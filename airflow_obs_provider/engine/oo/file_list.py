@@ -52,8 +52,8 @@ def _query(url: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
                 return list(cur.fetchall())
         finally:
             conn.close()
-    except DatabaseError as exc:
-        raise FileListError(str(exc)) from None
+    except DatabaseError as exc:  # say which database: the warehouse is Postgres too
+        raise FileListError(f"OpenObserve's metadata DB (file_list): {exc}") from None
     except Exception as exc:  # sqlite3/psycopg2 errors: name the DB, not its password
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FileListError(f"cannot query file_list in {redact_url(url)}: {redact_url(first)}") from None
