@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 from psycopg2.extras import execute_values
 
@@ -45,9 +46,16 @@ from airflow_obs_provider.engine.aggregate.duck import connect_duckdb, quote_ide
 from airflow_obs_provider.engine.aggregate.resources import SeenResource, labels_from_row, merge_resources
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 from airflow_obs_provider.engine.masking import mask_text
+from airflow_obs_provider.engine.oo.schema import ensure_columns
 from airflow_obs_provider.engine.patterns.config import MinerConfig
 from airflow_obs_provider.engine.patterns.fingerprint import OTHER_TEMPLATE
-from airflow_obs_provider.engine.patterns.severity import is_error, most_severe, severity_of
+from airflow_obs_provider.engine.patterns.severity import (
+    LEVELS,
+    infer_severity,
+    is_error,
+    most_severe,
+    parse_severity,
+)
 from airflow_obs_provider.engine.patterns.store import (
     PatternEntry,
     load_miner,
@@ -65,6 +73,8 @@ BUCKET_US = 300_000_000
 REQUIRED_COLUMNS = ("_timestamp", "resource_urn", "message")
 MESSAGE_COLUMNS = ("body", "message", "msg", "log")  # OO log body, then common JSON keys
 SAMPLE_MAX_CHARS = 2000
+_LOG_SCHEMA = {"_timestamp": pa.int64(), "resource_urn": pa.string(), "message": pa.string(),
+               "severity": pa.string(), "stream": pa.string()}
 
 
 @dataclass
@@ -81,47 +91,49 @@ class LogPatternRows:
     resources: dict[str, tuple[int, int]] = field(default_factory=dict)  # urn -> (first_us, last_us)
 
 
-def prepare_logs(streams: Sequence[tuple[str, pa.Table]], from_us: int, to_us: int,
-                 mapping: UrnMapping) -> tuple[pa.Table, list[SeenResource]]:
-    """One table of the records in ``[from_us, to_us)`` of every log stream, with the resource URN
-    (the tenant's URN mapping) and the message (``body``, else ``message``/``msg``/``log``)."""
-    empty = pa.table({"_timestamp": pa.array([], pa.int64()), "resource_urn": pa.array([], pa.string()),
-                      "message": pa.array([], pa.string()), "severity": pa.array([], pa.string()),
-                      "stream": pa.array([], pa.string())})
-    if not streams:
-        return empty, []
+def _select_logs(con: duckdb.DuckDBPyConnection, streams: Sequence[tuple[str, pa.Table]], from_us: int,
+                 to_us: int, mapping: UrnMapping) -> list[SeenResource]:
+    """Create view ``log_sel`` over the records in ``[from_us, to_us)`` of every log stream, with the
+    resource URN (the tenant's URN mapping) and the message (``body``, else ``message``/``msg``/``log``);
+    return the resources seen. A view, not a table: the Arrow data is scanned in place, never copied."""
     columns = {"_timestamp": "BIGINT", "severity": "VARCHAR", **{c: "VARCHAR" for c in MESSAGE_COLUMNS},
                **{c: "VARCHAR" for c in mapping.columns}}
-    con = connect_duckdb()
-    try:
-        stream_union_view(con, "log_rows", [table for _, table in streams], columns)
-        con.register("log_streams", pa.table({"stream_idx": pa.array(range(len(streams)), pa.int32()),
-                                              "stream": pa.array([name for name, _ in streams], pa.string())}))
-        message = "coalesce(" + ", ".join(quote_ident(c) for c in MESSAGE_COLUMNS) + ")"
-        labels = ", ".join(quote_ident(c) for c in mapping.columns)
-        # the URN expressions are built from quoted column names and escaped literals (urn.py)
-        con.execute(
-            f"CREATE TEMP TABLE log_sel AS SELECT _timestamp, {mapping.urn_sql()} AS resource_urn, "  # noqa: S608
-            f"{mapping.type_sql()} AS resource_type, {message} AS message, severity, s.stream"
-            f"{', ' + labels if labels else ''} "
-            "FROM log_rows r JOIN log_streams s USING (stream_idx) "
-            "WHERE _timestamp >= $from AND _timestamp < $to", {"from": from_us, "to": to_us})
-        table = con.sql("SELECT _timestamp, resource_urn, message, severity, stream FROM log_sel "
-                        "ORDER BY _timestamp, resource_urn, stream").to_arrow_table()
-        label_sql = ", ".join(f"CASE WHEN count(DISTINCT {quote_ident(c)}) = 1 THEN max({quote_ident(c)}) END AS "
-                              f"{quote_ident(c)}" for c in mapping.columns) or "NULL AS _none"
-        res = con.sql(f"SELECT resource_urn AS urn, min(resource_type) AS type, min(_timestamp) AS first_us, "  # noqa: S608
-                      f"max(_timestamp) AS last_us, {label_sql} FROM log_sel GROUP BY resource_urn "
-                      "ORDER BY resource_urn").to_arrow_table()
-    finally:
-        con.close()
+    stream_union_view(con, "log_rows", [table for _, table in streams], columns)
+    con.register("log_streams", pa.table({"stream_idx": pa.array(range(len(streams)), pa.int32()),
+                                          "stream": pa.array([name for name, _ in streams], pa.string())}))
+    message = "coalesce(" + ", ".join(quote_ident(c) for c in MESSAGE_COLUMNS) + ")"
+    labels = ", ".join(quote_ident(c) for c in mapping.columns)
+    # the URN expressions are built from quoted column names and escaped literals (urn.py)
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW log_sel AS SELECT _timestamp, {mapping.urn_sql()} AS resource_urn, "  # noqa: S608
+        f"{mapping.type_sql()} AS resource_type, {message} AS message, severity, s.stream"
+        f"{', ' + labels if labels else ''} "
+        "FROM log_rows r JOIN log_streams s USING (stream_idx) "
+        f"WHERE _timestamp >= {int(from_us)} AND _timestamp < {int(to_us)}")
+    label_sql = ", ".join(f"CASE WHEN count(DISTINCT {quote_ident(c)}) = 1 THEN max({quote_ident(c)}) END AS "
+                          f"{quote_ident(c)}" for c in mapping.columns) or "NULL AS _none"
+    res = con.sql(f"SELECT resource_urn AS urn, min(resource_type) AS type, min(_timestamp) AS first_us, "  # noqa: S608
+                  f"max(_timestamp) AS last_us, {label_sql} FROM log_sel GROUP BY resource_urn "
+                  "ORDER BY resource_urn").to_arrow_table()
     resources = [SeenResource(r["urn"], r["type"], int(r["first_us"]), int(r["last_us"]),
                               labels_from_row(r, mapping.columns)) for r in res.to_pylist()]
-    return table.cast(empty.schema), merge_resources(resources)
+    return merge_resources(resources)
 
 
-def _column(logs: pa.Table, name: str) -> list[Any]:
-    return logs.column(name).to_pylist() if name in logs.column_names else [None] * logs.num_rows
+def prepare_logs(streams: Sequence[tuple[str, pa.Table]], from_us: int, to_us: int,
+                 mapping: UrnMapping) -> tuple[pa.Table, list[SeenResource]]:
+    """One table of the records in ``[from_us, to_us)`` of every log stream (``_timestamp``,
+    ``resource_urn``, ``message``, ``severity``, ``stream``), and the resources seen."""
+    if not streams:
+        return pa.table({name: pa.array([], t) for name, t in _LOG_SCHEMA.items()}), []
+    con = connect_duckdb()
+    try:
+        resources = _select_logs(con, streams, from_us, to_us, mapping)
+        table = con.sql("SELECT _timestamp, resource_urn, message, severity, stream FROM log_sel "
+                        "ORDER BY _timestamp, resource_urn, stream").to_arrow_table()
+    finally:
+        con.close()
+    return table.cast(pa.schema(list(_LOG_SCHEMA.items()))), resources
 
 
 def mine_log_window(cur: Any, tenant_id: int, logs: pa.Table, buckets: Sequence[Window],
@@ -137,57 +149,87 @@ def mine_log_window(cur: Any, tenant_id: int, logs: pa.Table, buckets: Sequence[
     config = MinerConfig.from_overrides(tenant_overrides)
     if not buckets:
         return LogPatternRows({}, [], {}, 0, config.version)
-    spans = sorted((b.start_us, b.end_us) for b in buckets)
-    lo, hi = spans[0][0], spans[-1][1]
+    con = connect_duckdb()
+    try:
+        con.register("log_input", ensure_columns(logs, {"severity": pa.string(), "stream": pa.string()}))
+        return _mine(cur, tenant_id, con, "log_input", buckets, config)
+    finally:
+        con.close()
 
-    ts_all = _column(logs, "_timestamp")
-    keep = [i for i, ts in enumerate(ts_all) if ts is not None and lo <= ts < hi
-            and any(s <= ts < e for s, e in spans)]
-    pick = (lambda col: [col[i] for i in keep]) if len(keep) != logs.num_rows else (lambda col: col)
-    ts = pick(ts_all)
-    urns = pick(_column(logs, "resource_urn"))
-    messages = pick(_column(logs, "message"))
-    severities = pick(_column(logs, "severity"))
-    streams = pick(_column(logs, "stream"))
-    if any(u is None or u == "" for u in urns):
+
+def _collapse(con: duckdb.DuckDBPyConnection, source: str, buckets: Sequence[Window]) -> None:
+    """Table ``shapes``: the records inside ``buckets`` collapsed per (bucket, resource, severity,
+    stream, digit-normalised message), with their count, first/last time and earliest message.
+
+    This is the miner's own first deduplication (:func:`masks.digit_key`) done vectorised, so the
+    Python work grows with distinct shapes, not records. ``[0-9]`` is a subset of Python's ``\\d``:
+    the miner normalises each form again and gets exactly the key of the original lines; a line's
+    inferred severity does not depend on its digits either (the level patterns never read them)."""
+    spans = sorted((b.start_us, b.end_us) for b in buckets)
+    in_buckets = " OR ".join(f"(_timestamp >= {int(s)} AND _timestamp < {int(e)})" for s, e in spans)
+    # source is our own view/table name; the bucket bounds are integers
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE shapes AS
+        SELECT _timestamp - ((_timestamp % {BUCKET_US}) + {BUCKET_US}) % {BUCKET_US} AS bucket,
+               urn, severity, stream, regexp_replace(text, '[0-9]+', '0', 'g') AS form,
+               count(*) AS n, min(_timestamp) AS first_us, max(_timestamp) AS last_us,
+               first(text ORDER BY _timestamp, text) AS sample
+        FROM (SELECT CAST(_timestamp AS BIGINT) AS _timestamp, CAST(resource_urn AS VARCHAR) AS urn,
+                     coalesce(CAST(message AS VARCHAR), '') AS text, severity, CAST(stream AS VARCHAR) AS stream
+              FROM {source} WHERE _timestamp IS NOT NULL AND ({in_buckets}))
+        GROUP BY ALL""")  # noqa: S608
+
+
+def _register_levels(con: duckdb.DuckDBPyConnection) -> None:
+    """View ``leveled``: ``shapes`` with each shape's level (the severity column, else the message)."""
+    severities = con.sql("SELECT DISTINCT severity FROM shapes").to_arrow_table().column(0)
+    con.register("level_of_severity", pa.table({
+        "severity": severities,
+        "level": pa.array([parse_severity(s) for s in severities.to_pylist()], pa.string())}))
+    unread = con.sql("SELECT DISTINCT s.form FROM shapes s LEFT JOIN level_of_severity v "
+                     "ON s.severity IS NOT DISTINCT FROM v.severity WHERE v.level IS NULL").to_arrow_table().column(0)
+    con.register("level_of_form", pa.table({
+        "form": unread, "level": pa.array([infer_severity(f) for f in unread.to_pylist()], pa.string())}))
+    con.execute("""
+        CREATE OR REPLACE TEMP VIEW leveled AS
+        SELECT s.*, f.fp, coalesce(v.level, m.level) AS level
+        FROM shapes s JOIN fingerprint_of_form f USING (form)
+        LEFT JOIN level_of_severity v ON s.severity IS NOT DISTINCT FROM v.severity
+        LEFT JOIN level_of_form m ON v.level IS NULL AND m.form = s.form""")
+
+
+def _mine(cur: Any, tenant_id: int, con: duckdb.DuckDBPyConnection, source: str, buckets: Sequence[Window],
+          config: MinerConfig) -> LogPatternRows:
+    """Collapse, fingerprint the distinct forms with the tenant's miner, and count (see the module doc)."""
+    _collapse(con, source, buckets)
+    if con.execute("SELECT count(*) FROM shapes WHERE urn IS NULL OR urn = ''").fetchall()[0][0]:
         raise ValueError("log pattern input has records without a resource_urn")
 
     lock_miner(cur, tenant_id)
     miner = load_miner(cur, tenant_id, config)
-    fps = miner.fingerprint_batch([m if isinstance(m, str) else ("" if m is None else str(m)) for m in messages])
+    forms = con.sql("SELECT DISTINCT form FROM shapes").to_arrow_table().column(0)
+    fps = miner.fingerprint_batch(forms.to_pylist())
+    con.register("fingerprint_of_form", pa.table({"form": forms, "fp": pa.array(fps, pa.string())}))
+    _register_levels(con)
 
-    counts: dict[tuple[int, str, str], list[Any]] = {}
+    errors = [level for level in LEVELS if is_error(level)]
+    counts: dict[tuple[int, str, str], list[Any]] = {
+        (bucket, urn, fp): [n, n_error, stream]
+        for bucket, urn, fp, n, n_error, stream in con.execute(
+            "SELECT bucket, urn, fp, CAST(sum(n) AS BIGINT), "
+            "CAST(coalesce(sum(n) FILTER (WHERE list_contains($errors, level)), 0) AS BIGINT), min(stream) "
+            "FROM leveled GROUP BY bucket, urn, fp", {"errors": errors}).fetchall()}
     per_fp: dict[str, list[Any]] = {}  # fp -> [severity, first_us, last_us, sample message, sample ts]
-    resources: dict[str, tuple[int, int]] = {}
-    sev_cache: dict[Any, str | None] = {}
-    for t, urn, fp, msg, sev, stream in zip(ts, urns, fps, messages, severities, streams, strict=True):
-        if sev is not None:
-            level = sev_cache.get(sev) if sev in sev_cache else sev_cache.setdefault(sev, severity_of(sev, None))
-            if level is None:
-                level = severity_of(None, msg)
-        else:
-            level = severity_of(None, msg)
-        bucket = t - t % BUCKET_US
-        row = counts.get((bucket, urn, fp))
-        if row is None:
-            row = counts[(bucket, urn, fp)] = [0, 0, stream]
-        row[0] += 1
-        if is_error(level):
-            row[1] += 1
-        if stream is not None and (row[2] is None or stream < row[2]):
-            row[2] = stream
-        info = per_fp.get(fp)
-        text = msg if isinstance(msg, str) else ""
-        if info is None:
-            per_fp[fp] = [level, t, t, text, t]
-        else:
-            info[0] = most_severe(info[0], level)
-            info[1] = min(info[1], t)
-            info[2] = max(info[2], t)
-            if (t, text) < (info[4], info[3]):  # sample: the earliest record, ties by text
-                info[3], info[4] = text, t
-        first, last = resources.get(urn, (t, t))
-        resources[urn] = (min(first, t), max(last, t))
+    for fp, levels, first, last, sample in con.sql(
+            "SELECT fp, list(DISTINCT level), min(first_us), max(last_us), first(sample ORDER BY first_us, sample) "
+            "FROM leveled GROUP BY fp").fetchall():
+        worst = None
+        for level in levels:
+            worst = most_severe(worst, level)
+        per_fp[fp] = [worst, first, last, sample, first]
+    resources = {urn: (first, last) for urn, first, last in con.sql(
+        "SELECT urn, min(first_us), max(last_us) FROM shapes GROUP BY urn").fetchall()}
+    records = sum(row[0] for row in counts.values())
 
     overflow = _apply_cap(counts, per_fp, miner.other, config.max_patterns_per_resource)
     patterns = [
@@ -197,7 +239,7 @@ def mine_log_window(cur: Any, tenant_id: int, logs: pa.Table, buckets: Sequence[
     ]
     aliases = miner.pop_aliases()
     save_miner(cur, tenant_id, miner)
-    return LogPatternRows(counts, patterns, aliases, len(ts), config.version, overflow, resources)
+    return LogPatternRows(counts, patterns, aliases, records, config.version, overflow, resources)
 
 
 def _apply_cap(counts: dict[tuple[int, str, str], list[Any]], per_fp: dict[str, list[Any]], other: str,
@@ -278,12 +320,18 @@ def write_window_patterns(tx: Any, logs: Sequence[tuple[str, pa.Table]], bucket_
     """The ``oo-agg`` hook: logs of the closed buckets -> log_pattern / log_pattern_5m rows."""
     cfg = MinerConfig.from_overrides(config)  # a bad tenant override fails before any write
     buckets = list(split_range(from_us(bucket_from_us), from_us(bucket_to_us), BUCKET))
-    table, resources = prepare_logs(logs, bucket_from_us, bucket_to_us, mapping)
-    if resources:
-        from airflow_obs_provider.engine.writer import upsert_resources
+    con = connect_duckdb()
+    try:
+        resources = _select_logs(con, logs, bucket_from_us, bucket_to_us, mapping) if logs else []
+        if resources:
+            from airflow_obs_provider.engine.writer import upsert_resources
 
-        upsert_resources(tx.cur, tx.tenant_id, resources)  # before the miner lock (see store.lock_miner)
-    result = mine_log_window(tx.cur, tx.tenant_id, table, buckets, cfg)
+            upsert_resources(tx.cur, tx.tenant_id, resources)  # before the miner lock (see store.lock_miner)
+        if not logs:
+            con.register("log_sel", pa.table({name: pa.array([], t) for name, t in _LOG_SCHEMA.items()}))
+        result = _mine(tx.cur, tx.tenant_id, con, "log_sel", buckets, cfg)
+    finally:
+        con.close()
     tx.cur.execute(
         "SELECT stream, id FROM oo_locator WHERE tenant_id = %s AND stream_type = 'logs' "
         "AND window_from = %s AND window_to = %s", (tx.tenant_id, from_us(bucket_from_us), from_us(bucket_to_us)))
