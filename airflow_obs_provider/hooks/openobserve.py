@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_obs_provider.engine.oo.tls import parse_verify
 from airflow_obs_provider.get_provider_info import (
     OPENOBSERVE_CONN_FIELDS,
     OPENOBSERVE_DEFAULT_ORG,
@@ -20,20 +21,7 @@ from airflow_obs_provider.get_provider_info import (
 )
 from airflow_obs_provider.version_compat import BaseHook
 
-_FALSE_WORDS = {"false", "0", "no", "off"}
-_TRUE_WORDS = {"true", "1", "yes", "on"}
-
-
-def parse_verify(value: Any) -> bool | str:
-    """``verify_ssl`` as requests takes it: a bool, or a CA bundle path."""
-    if value is None or isinstance(value, bool):
-        return True if value is None else value
-    text = str(value).strip()
-    if text.lower() in _FALSE_WORDS:
-        return False
-    if text.lower() in _TRUE_WORDS or not text:
-        return True
-    return text
+__all__ = ["OpenObserveHook", "build_base_url", "parse_verify"]
 
 
 def build_base_url(host: str | None, port: int | None, scheme: str | None) -> str:

@@ -29,7 +29,7 @@ def source_secrets(
 
         api = OpenObserveHook(openobserve_conn_id=oo_conn_id).get_api_config()
         values.update(api_base_url=api["base_url"], api_user=api["user"], api_password=api["password"],
-                      api_verify=api["verify"] is not False)
+                      api_verify=api["verify"])  # a CA bundle path stays a path
     if file_list_conn_id:
         values["file_list_url"] = pg_url_from_connection(file_list_conn_id)
     return SourceSecrets(**values)

@@ -23,6 +23,7 @@ from airflow_obs_provider.engine.oo.source import (
     check_stream_type,
     oo_ui_url,
 )
+from airflow_obs_provider.engine.oo.tls import parse_verify
 
 _KNOWN_KEYS = {"kind", "org", "base_url", "page_size", "partitions", "verify", "timeout", "ui_base_url"}
 # OO sanitises stream names to this alphabet, so a valid name never needs escaping in SQL.
@@ -45,7 +46,7 @@ def _function_errors(body: Mapping[str, Any]) -> list[str]:
 class ApiSource:
     kind = "api"
 
-    def __init__(self, org: str, base_url: str, user: str, password: str, *, verify: bool = True,
+    def __init__(self, org: str, base_url: str, user: str, password: str, *, verify: bool | str = True,
                  page_size: int = 1000, partitions: bool = False, timeout: float = 60.0,
                  ui_base_url: str | None = None) -> None:
         if page_size <= 0:
@@ -58,12 +59,14 @@ class ApiSource:
         self.ui_base_url = ui_base_url or self.base_url
         self._session = requests.Session()
         self._session.auth = (user, password)
-        self._session.verify = verify
+        # Per request, not Session.verify: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override
+        # a session's setting (psf/requests#3829), which would drop a configured CA bundle or verify=False.
+        self._verify = verify
 
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
         url = f"{self.base_url}/api/{self.org}/{path}"
         try:
-            resp = self._session.request(method, url, timeout=self.timeout, **kwargs)
+            resp = self._session.request(method, url, timeout=self.timeout, verify=self._verify, **kwargs)
         except requests.RequestException as exc:
             raise OOReadError(f"OpenObserve API {self.base_url}: {what}: request failed: {type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
@@ -171,7 +174,7 @@ def open_api_source(source: Mapping[str, Any], *, secrets: SourceSecrets) -> Api
         raise SourceConfigError("kind 'api' needs a service account: OO_API_USER and OO_API_PASSWORD "
                                 "(or the OpenObserve connection's login and password)")
     return ApiSource(org, str(base_url), secrets.api_user, secrets.api_password,
-                     verify=bool(source.get("verify", secrets.api_verify)),
+                     verify=parse_verify(source.get("verify", secrets.api_verify)),
                      page_size=int(source.get("page_size", 1000)), partitions=bool(source.get("partitions", False)),
                      timeout=float(source.get("timeout", 60)), ui_base_url=source.get("ui_base_url"))
 

@@ -18,7 +18,7 @@ Source blocks (``tenants[].source`` in the YAML; credentials are never in YAML):
   (``DIR/files/{org}/{type}/{stream}/YYYY/MM/DD/HH/...parquet``); relative to ``base_dir``.
 - ``{kind: s3, bucket: B, prefix?: P, org: ORG, endpoint_url?: URL, region?: R, file_list?: bool}``;
   keys and endpoint from :class:`SourceSecrets` (the endpoint in YAML wins over the secret's).
-- ``{kind: api, org: ORG, base_url?: URL, page_size?: N, partitions?: bool, verify?: bool}``;
+- ``{kind: api, org: ORG, base_url?: URL, page_size?: N, partitions?: bool, verify?: bool|CA-bundle path}``;
   user/password (an OO service account) and the URL from :class:`SourceSecrets`.
 - any kind may add ``ui_base_url`` (the OO web UI) for :meth:`OOSource.ui_url`.
 
@@ -46,6 +46,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
+
+from airflow_obs_provider.engine.oo.tls import parse_verify
 
 STREAM_TYPES = ("logs", "metrics", "traces")
 
@@ -78,12 +80,11 @@ class SourceSecrets:
     api_base_url: str | None = None
     api_user: str | None = None
     api_password: str | None = field(default=None, repr=False)
-    api_verify: bool = True
+    api_verify: bool | str = True  # False, True, or a CA bundle path (a private CA's OpenObserve)
     file_list_url: str | None = field(default=None, repr=False)  # OO's metadata DB holding file_list
 
     @classmethod
     def from_env(cls) -> SourceSecrets:
-        verify = (_env("OO_API_VERIFY") or "true").strip().lower() not in ("0", "false", "no")
         return cls(
             s3_access_key_id=_env("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
             s3_secret_access_key=_env("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
@@ -93,7 +94,7 @@ class SourceSecrets:
             api_base_url=_env("OO_API_URL"),
             api_user=_env("OO_API_USER"),
             api_password=_env("OO_API_PASSWORD"),
-            api_verify=verify,
+            api_verify=parse_verify(_env("OO_API_VERIFY")),
             file_list_url=_env("OO_FILE_LIST_URL"),
         )
 
