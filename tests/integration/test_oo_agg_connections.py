@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,10 +94,11 @@ def aws_conn_json(key: str, secret: str, endpoint_url: str, region: str) -> str:
                        "extra": {"endpoint_url": endpoint_url, "region_name": region}})
 
 
-def openobserve_conn_json(base_url: str, user: str, password: str, org: str) -> str:
+def openobserve_conn_json(base_url: str, user: str, password: str, org: str, **extra: str) -> str:
     parts = urlsplit(base_url)
     return json.dumps({"conn_type": "openobserve", "host": parts.hostname, "port": parts.port,
-                       "schema": parts.scheme, "login": user, "password": password, "extra": {"org": org}})
+                       "schema": parts.scheme, "login": user, "password": password,
+                       "extra": {"org": org, **extra}})
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ def cli_warehouse(pg_server_url: str) -> Iterator[str]:
 
 
 def run_cli(stack: Stack, tenant: str, pg_url: str, monkeypatch: pytest.MonkeyPatch, *,
-            file_list: bool = False, api: bool = False) -> None:
+            file_list: bool = False, api: bool = False, api_url: str | None = None,
+            api_verify: str | None = None) -> None:
     """``obs-etl run oo-agg`` over WINDOW with credentials from environment variables only."""
     with monkeypatch.context() as env:
         for name in SOURCE_ENV:
@@ -168,9 +171,11 @@ def run_cli(stack: Stack, tenant: str, pg_url: str, monkeypatch: pytest.MonkeyPa
         if file_list:
             env.setenv("OO_FILE_LIST_URL", stack.file_list_url)
         if api:
-            env.setenv("OO_API_URL", stack.api_url)
+            env.setenv("OO_API_URL", api_url or stack.api_url)
             env.setenv("OO_API_USER", stack.api.user)
             env.setenv("OO_API_PASSWORD", stack.api.password)
+            if api_verify:
+                env.setenv("OO_API_VERIFY", api_verify)
         rc = main(["run", "oo-agg", "--config", str(stack.config), "--tenant", tenant,
                    "--from", WINDOW.start.isoformat(), "--to", WINDOW.end.isoformat(), "--pg-url", pg_url])
     assert rc == 0
@@ -289,6 +294,37 @@ def test_api_through_an_openobserve_connection_equals_the_cli(
     assert stack.api.requests, "the operator run never called the OpenObserve API"
     snap = assert_same_as_cli(warehouse, cli_warehouse, stack, "viaapi", "oo_conn_api")
     assert log_records(snap) == live_log_records(stack)
+
+
+@pytest.fixture(scope="module")
+def tls_api(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The API double over HTTPS with a self-signed certificate (a private CA): (base URL, CA bundle path)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "ca.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    double = OODouble(stack.local_copy, user=stack.api.user, password=stack.api.password)
+    url = double.start(tls=(cert, key))
+    try:
+        yield url, cert
+    finally:
+        double.stop()
+
+
+def test_api_over_https_with_a_ca_bundle_in_the_openobserve_connection_equals_the_cli(
+        stack: Stack, tls_api: tuple[str, Path], warehouse: str, cli_warehouse: str, airflow_home: Path,
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``verify_ssl`` may name a CA bundle (documented); it must reach the API reader as that path."""
+    url, ca_bundle = tls_api
+    run_cli(stack, "viaapi", cli_warehouse, monkeypatch, api=True, api_url=url, api_verify=str(ca_bundle))
+    run = run_operator(tmp_path, monkeypatch, dag_id="oo_conn_api_tls", tenant="viaapi", config=stack.config,
+                       pg_url=warehouse, conn_ids={"oo_conn_id": "oo_api_tls"}, connections={
+                           "oo_api_tls": openobserve_conn_json(url, stack.api.user, stack.api.password, "default",
+                                                               verify_ssl=str(ca_bundle))})
+    assert str(run.state) == "success"
+    snap = assert_same_as_cli(warehouse, cli_warehouse, stack, "viaapi", "oo_conn_api_tls")
+    assert all(r[6] is None or r[6].startswith(url + "/web/") for r in snap["oo_locator"])
 
 
 # -- a wrong credential in each connection: a clear failed task, no secret anywhere, tables as before ----------------

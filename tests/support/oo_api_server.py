@@ -12,6 +12,7 @@ OpenObserve itself cannot run here, so this is a test double that follows the co
 - ``POST /api/{org}/_search_partition?type=T`` with ``{"sql", "start_time", "end_time"}``
   -> ``{"partitions": [[start, end], ...]}`` (newest first).
 - HTTP Basic auth with one service account; anything else gets 401.
+- optionally HTTPS (``start(tls=(cert, key))``), for clients that must verify a private CA.
 
 Only ``SELECT * FROM "stream"`` is understood (what our reader sends). Rows are read from the
 Parquet files with plain pyarrow, independently of the reader under test.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,7 +99,8 @@ class OODouble:
         return 200, {"partitions": list(reversed(parts))}
 
     # -- server -----------------------------------------------------------------------------
-    def start(self) -> str:
+    def start(self, tls: tuple[Path, Path] | None = None) -> str:
+        """Serve on a free loopback port; ``tls`` = (certificate, key) PEM files for HTTPS. Returns the base URL."""
         double = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -142,8 +145,14 @@ class OODouble:
                 self._route("POST")
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     def stop(self) -> None:
         if self._server is not None:
