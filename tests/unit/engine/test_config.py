@@ -22,7 +22,9 @@ def test_shipped_example_config_loads() -> None:
     cfg = load_config(REPO / "include" / "etl.yaml")
     assert cfg.tenant("default").source["kind"] == "local"
     assert set(JOB_NAMES) <= set(cfg.jobs)
-    assert cfg.start_date is not None and cfg.start_date.tzinfo == UTC
+    # No fixed start: the DAGs start at yesterday's midnight and initial_lookback bounds catch-up.
+    assert cfg.start_date is None
+    assert cfg.job("oo-agg").initial_lookback == timedelta(hours=24)
 
 
 def test_job_defaults_keep_bucket_reads_behind_the_wal_horizon() -> None:
