@@ -316,11 +316,14 @@ def write_log_patterns(cur: Any, tenant_id: int, result: LogPatternRows, buckets
 
 
 def write_window_patterns(tx: Any, logs: Sequence[tuple[str, pa.Table]], bucket_from_us: int, bucket_to_us: int,
-                          *, mapping: UrnMapping, config: Mapping[str, Any] | None = None) -> int:
-    """The ``oo-agg`` hook: logs of the closed buckets -> log_pattern / log_pattern_5m rows."""
+                          *, mapping: UrnMapping, config: Mapping[str, Any] | None = None,
+                          con: duckdb.DuckDBPyConnection | None = None) -> int:
+    """The ``oo-agg`` hook: logs of the closed buckets -> log_pattern / log_pattern_5m rows (``con``: the
+    job's DuckDB connection, else a new one)."""
     cfg = MinerConfig.from_overrides(config)  # a bad tenant override fails before any write
     buckets = list(split_range(from_us(bucket_from_us), from_us(bucket_to_us), BUCKET))
-    con = connect_duckdb()
+    own = con is None
+    con = con or connect_duckdb()
     try:
         resources = _select_logs(con, logs, bucket_from_us, bucket_to_us, mapping) if logs else []
         if resources:
@@ -331,7 +334,8 @@ def write_window_patterns(tx: Any, logs: Sequence[tuple[str, pa.Table]], bucket_
             con.register("log_sel", pa.table({name: pa.array([], t) for name, t in _LOG_SCHEMA.items()}))
         result = _mine(tx.cur, tx.tenant_id, con, "log_sel", buckets, cfg)
     finally:
-        con.close()
+        if own:
+            con.close()
     tx.cur.execute(
         "SELECT stream, id FROM oo_locator WHERE tenant_id = %s AND stream_type = 'logs' "
         "AND window_from = %s AND window_to = %s", (tx.tenant_id, from_us(bucket_from_us), from_us(bucket_to_us)))
