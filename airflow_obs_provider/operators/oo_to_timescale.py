@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_obs_provider.engine.ledger import WindowResult
 from airflow_obs_provider.operators.base import (
@@ -56,12 +57,14 @@ class OOToTimescaleOperator(BaseOperator):
         self.oo_conn_id = oo_conn_id
         self.file_list_conn_id = file_list_conn_id
         self._result: WindowResult | None = None
+        self._source: dict[str, Any] | None = None  # for lineage, set by execute
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_obs_provider.jobs.oo_agg import JOB, run
 
         window = window_from_context(context)
         cfg = load_etl_config(self.config_path, self.config_variable)
+        self._source = dict(cfg.tenant(self.tenant).source)
         pg_url = pg_url_from_connection(self.postgres_conn_id)
         try:
             result = run(cfg, self.tenant, window, pg_url=pg_url, secrets=source_secrets(aws_conn_id=self.aws_conn_id, oo_conn_id=self.oo_conn_id,
@@ -78,14 +81,34 @@ class OOToTimescaleOperator(BaseOperator):
                 "window_from": window.start.isoformat(), "window_to": window.end.isoformat()}
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage: OO streams in, the aggregate tables out (only with the ``openlineage`` extra)."""
+        """OpenLineage: the tenant's OpenObserve streams in, the aggregate tables out.
+
+        Imported here so OpenLineage stays an optional extra. Names follow the OpenLineage
+        dataset naming: ``postgres://host:port`` + ``database.schema.table``.
+        """
         from airflow.providers.common.compat.openlineage.facet import Dataset
         from airflow.providers.openlineage.extractors import OperatorLineage
 
-        namespace = f"postgres://{self.postgres_conn_id}"
-        outputs = [Dataset(namespace=namespace, name=f"public.{t}")
-                   for t in ("metric_1m", "service_call_5m", "dim_resource", "oo_locator")]
-        inputs = [Dataset(namespace=f"openobserve://{self.tenant}", name=f"{kind}")
+        from airflow_obs_provider.version_compat import BaseHook
+
+        conn = BaseHook.get_connection(self.postgres_conn_id)
+        namespace = f"postgres://{conn.host or 'localhost'}:{conn.port or 5432}"
+        database = conn.schema or "postgres"
+        outputs = [Dataset(namespace=namespace, name=f"{database}.public.{table}") for table in LINEAGE_TABLES]
+        source = self._source or {}
+        inputs = [Dataset(namespace=source_namespace(source), name=f"{source.get('org', self.tenant)}/{kind}")
                   for kind in ("metrics", "traces", "logs")]
         return OperatorLineage(inputs=inputs, outputs=outputs)
 
+
+LINEAGE_TABLES = ("metric_1m", "service_call_5m", "log_pattern", "log_pattern_5m", "dim_resource", "oo_locator")
+
+
+def source_namespace(source: dict[str, Any]) -> str:
+    """An OpenLineage namespace for a tenant's OpenObserve source block."""
+    kind = source.get("kind")
+    if kind == "s3":
+        return f"s3://{source.get('bucket', '')}"
+    if kind == "api":
+        return f"openobserve://{urlsplit(str(source.get('base_url') or '')).netloc or 'api'}"
+    return f"file://{source.get('path', '')}"
