@@ -15,9 +15,9 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from support.databases import create_database, drop_database, with_database  # noqa: F401 (re-exported)
 
 REPO = Path(__file__).resolve().parents[1]
 DEVSTACK = REPO / "scripts" / "devstack"
@@ -42,37 +42,6 @@ def pg_server_url() -> str:
     if not os.environ.get("PG_URL"):
         os.environ.update({k: v for k, v in _devstack_env("pg").items() if k == "PG_URL"})
     return os.environ["PG_URL"]
-
-
-def with_database(url: str, dbname: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + dbname))
-
-
-def create_database(server_url: str, prefix: str) -> str:
-    import psycopg2
-
-    name = re.sub(r"[^a-z0-9_]", "_", f"{prefix}_{uuid.uuid4().hex[:8]}".lower())[:60]
-    conn = psycopg2.connect(server_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        from psycopg2 import sql
-
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    conn.close()
-    return with_database(server_url, name)
-
-
-def drop_database(server_url: str, url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    name = urlsplit(url).path.lstrip("/")
-    conn = psycopg2.connect(server_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    conn.close()
 
 
 @pytest.fixture(scope="module")

@@ -24,14 +24,14 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import requests
+from support.databases import create_database, drop_database, with_database  # noqa: F401 (re-exported)
 
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 ADMIN_USER = "admin"
@@ -42,40 +42,6 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def with_database(url: str, dbname: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + dbname))
-
-
-def create_database(server_url: str, prefix: str) -> str:
-    """A fresh empty database on the server; returns its libpq URL."""
-    import psycopg2
-    from psycopg2 import sql
-
-    name = re.sub(r"[^a-z0-9_]", "_", f"{prefix}_{uuid.uuid4().hex[:8]}".lower())[:60]
-    conn = psycopg2.connect(server_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
-    return with_database(server_url, name)
-
-
-def drop_database(server_url: str, url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    name = urlsplit(url).path.lstrip("/")
-    conn = psycopg2.connect(server_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
-        conn.close()
 
 
 def sqlalchemy_url(libpq_url: str) -> str:
