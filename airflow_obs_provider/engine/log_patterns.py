@@ -43,7 +43,12 @@ import pyarrow as pa
 from psycopg2.extras import execute_values
 
 from airflow_obs_provider.engine.aggregate.duck import connect_duckdb, quote_ident, stream_union_view
-from airflow_obs_provider.engine.aggregate.resources import SeenResource, labels_from_row, merge_resources
+from airflow_obs_provider.engine.aggregate.resources import (
+    SeenResource,
+    labels_from_row,
+    merge_resources,
+    single_value_labels_sql,
+)
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 from airflow_obs_provider.engine.masking import mask_text
 from airflow_obs_provider.engine.oo.schema import ensure_columns
@@ -110,8 +115,7 @@ def _select_logs(con: duckdb.DuckDBPyConnection, streams: Sequence[tuple[str, pa
         f"{', ' + labels if labels else ''} "
         "FROM log_rows r JOIN log_streams s USING (stream_idx) "
         f"WHERE _timestamp >= {int(from_us)} AND _timestamp < {int(to_us)}")
-    label_sql = ", ".join(f"CASE WHEN count(DISTINCT {quote_ident(c)}) = 1 THEN max({quote_ident(c)}) END AS "
-                          f"{quote_ident(c)}" for c in mapping.columns) or "NULL AS _none"
+    label_sql = single_value_labels_sql(mapping.columns, quote_ident)
     res = con.sql(f"SELECT resource_urn AS urn, min(resource_type) AS type, min(_timestamp) AS first_us, "  # noqa: S608
                   f"max(_timestamp) AS last_us, {label_sql} FROM log_sel GROUP BY resource_urn "
                   "ORDER BY resource_urn").to_arrow_table()

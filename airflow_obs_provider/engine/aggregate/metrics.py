@@ -43,7 +43,11 @@ import duckdb
 import pyarrow as pa
 
 from airflow_obs_provider.engine.aggregate.duck import connect_duckdb, quote_ident, stream_union_view
-from airflow_obs_provider.engine.aggregate.resources import SeenResource, labels_from_row
+from airflow_obs_provider.engine.aggregate.resources import (
+    SeenResource,
+    labels_from_row,
+    single_value_labels_sql,
+)
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 from airflow_obs_provider.engine.window import Window
 
@@ -236,9 +240,7 @@ def aggregate_metrics(
     rows = con.sql(_AGG_SQL, params=params).to_arrow_table()
     rows = rows.cast(METRIC_ROW_SCHEMA)
 
-    # a label is kept only when the resource shows one value for it (a service's pods differ)
-    label_sql = ", ".join(f"CASE WHEN count(DISTINCT {quote_ident(c)}) = 1 THEN max({quote_ident(c)}) END AS "
-                          f"{quote_ident(c)}" for c in mapping.columns) or "NULL AS _none"
+    label_sql = single_value_labels_sql(mapping.columns, quote_ident)
     res_table = con.sql(_RESOURCES_SQL.format(labels=label_sql), params=
                             {"start": window.start_us, "end": window.end_us}).to_arrow_table()
     resources = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,14 @@ def merge_resources(*groups: Iterable[SeenResource]) -> list[SeenResource]:
         res.labels = mask_labels(res.labels)
         out.append(res)
     return out
+
+
+def single_value_labels_sql(columns: Iterable[str], quote: Callable[[str], str]) -> str:
+    """SQL select-list keeping a label only when the group shows one value for it (a service's pods
+    differ). ``min = max`` rather than ``count(DISTINCT) = 1``: same answer (both skip NULLs), but a
+    distinct aggregate per label costs DuckDB a hash table each (~30 MB and 50 ms on a seed window)."""
+    return ", ".join(f"CASE WHEN min({quote(c)}) = max({quote(c)}) THEN min({quote(c)}) END AS {quote(c)}"
+                     for c in columns) or "NULL AS _none"
 
 
 def labels_from_row(row: Mapping[str, Any], columns: Iterable[str]) -> dict[str, Any]:
