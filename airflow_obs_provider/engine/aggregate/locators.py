@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from airflow_obs_provider.engine.oo.api import stream_sql
+from airflow_obs_provider.engine.oo.layout import stream_sql
 from airflow_obs_provider.engine.oo.source import OOSource, StreamRead
 
 

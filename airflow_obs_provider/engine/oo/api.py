@@ -7,13 +7,13 @@ shortened (``max_query_range``) is an error: a window must be complete or fail.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import pyarrow.compute as pc
 import requests
 
+from airflow_obs_provider.engine.oo.layout import stream_sql
 from airflow_obs_provider.engine.oo.schema import SchemaError, normalise, rows_to_table
 from airflow_obs_provider.engine.oo.source import (
     OOReadError,
@@ -26,16 +26,6 @@ from airflow_obs_provider.engine.oo.source import (
 from airflow_obs_provider.engine.oo.tls import parse_verify
 
 _KNOWN_KEYS = {"kind", "org", "base_url", "page_size", "partitions", "verify", "timeout", "ui_base_url"}
-# OO sanitises stream names to this alphabet, so a valid name never needs escaping in SQL.
-_STREAM_NAME = re.compile(r"^[a-zA-Z0-9_:]+$")
-
-
-def stream_sql(stream: str) -> str:
-    if not _STREAM_NAME.match(stream):
-        raise ValueError(f"stream name {stream!r} is not an OpenObserve stream name ([a-zA-Z0-9_:])")
-    return f'SELECT * FROM "{stream}"'  # noqa: S608 - validated above; OO's SQL, not Postgres
-
-
 def _function_errors(body: Mapping[str, Any]) -> list[str]:
     fe = body.get("function_error")
     if not fe:

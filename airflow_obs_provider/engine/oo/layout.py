@@ -18,6 +18,10 @@ _HOUR = re.compile(r"^(\d{4})/(\d{2})/(\d{2})/(\d{2})$")
 _STREAM_NAME_BAD = re.compile(r"[^a-zA-Z0-9_:]")
 
 
+# OO sanitises stream names to this alphabet, so a valid name never needs escaping in SQL.
+_STREAM_NAME = re.compile(r"^[a-zA-Z0-9_:]+$")
+
+
 class LayoutError(ValueError):
     """A key does not follow OpenObserve's layout."""
 
@@ -51,6 +55,13 @@ class OOKey:
 def sanitize_stream_name(name: str) -> str:
     """OO's stream name rule: characters outside ``[a-zA-Z0-9_:]`` become ``_``, lowercased."""
     return _STREAM_NAME_BAD.sub("_", name).lower()
+
+
+def stream_sql(stream: str) -> str:
+    """OO SQL selecting every record of ``stream`` (the API reader's query and the locators' hint)."""
+    if not _STREAM_NAME.match(stream):
+        raise ValueError(f"stream name {stream!r} is not an OpenObserve stream name ([a-zA-Z0-9_:])")
+    return f'SELECT * FROM "{stream}"'  # noqa: S608 - validated above; OO's SQL, not Postgres
 
 
 def stream_root(org: str, stream_type: str, stream: str) -> str:
