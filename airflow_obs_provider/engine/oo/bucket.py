@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 # Read column chunks through a small buffer rather than whole into memory: OO files are small and
 # read once, and whole-chunk buffers left ~10 MB of freed heap behind per stream type.
 _READ_BUFFER_BYTES = 64 * 1024
+# bucket locations already warned about listing, once per process rather than once per window
+_WARNED_LISTING: set[str] = set()
 
 _KNOWN_KEYS = {
     "local": {"kind", "path", "org", "file_list", "ui_base_url", "threads"},
@@ -83,7 +85,6 @@ class BucketSource:
         self.ui_base_url = ui_base_url
         self._scrub = scrub
         self._threads = max(1, threads)
-        self._warned_listing = False
 
     # -- errors ------------------------------------------------------------------------------
     def _clean(self, text: str) -> str:
@@ -111,11 +112,11 @@ class BucketSource:
             raise self._error(stream_type, "*", prefix + "/", exc) from None
 
     def _listed(self, stream_type: str, stream: str, start_us: int, end_us: int) -> list[_Candidate]:
-        if not self._warned_listing:
+        if self.storage.display not in _WARNED_LISTING:
             log.warning("%s: selecting files by listing hour prefixes (no OO file_list configured): files that "
                         "compaction replaced stay ~2h in the bucket and may be counted twice; set a file_list "
                         "URL to avoid it", self.storage.display)
-            self._warned_listing = True
+            _WARNED_LISTING.add(self.storage.display)
         hours = list(hours_covering(start_us, end_us))
         if stream_type == "metrics":  # OO < 0.20 wrote metrics daily, all under hour 00
             hours += [h.replace(hour=0) for h in hours if h.replace(hour=0) not in hours]

@@ -155,3 +155,11 @@ def test_a_file_in_file_list_missing_from_the_bucket_is_a_clear_error(compacted,
     with pytest.raises(OOReadError) as err:
         src.read("logs", "default", H10, H10 + MIN)
     assert "gone.parquet" in str(err.value) and "not found" in str(err.value) and "logs/default" in str(err.value)
+
+
+def test_the_listing_warning_is_given_once_per_bucket_not_once_per_window(tmp_path, caplog):
+    put(tmp_path, hour_key("app", "a"), [H10 + 1, H10 + MIN + 1], body=["x", "y"])
+    with caplog.at_level(logging.WARNING):
+        for minute in range(2):  # each window opens its own source, as the job does
+            local(tmp_path).read("logs", "app", H10 + minute * MIN, H10 + (minute + 1) * MIN)
+    assert caplog.text.count("selecting files by listing hour prefixes") == 1
