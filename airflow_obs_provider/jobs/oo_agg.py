@@ -125,7 +125,8 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
 
     def body(tx: WindowTx) -> None:
         _prefer_system_memory_pool()
-        stages = {"read": 0.0, "aggregate": 0.0, "write": 0.0, "patterns": 0.0}
+        # log reading is its own stage: only the pattern miner needs the logs
+        stages = {"read": 0.0, "aggregate": 0.0, "read_logs": 0.0, "write": 0.0, "patterns": 0.0}
         t = time.perf_counter()
         locators: list[Locator] = []
         m_from, m_to = metrics_read_range(window, opts.counter_lookback_us)
@@ -133,23 +134,28 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
         ranges = [("metrics", m_from, m_to)]
         buckets = closed_buckets(window.start_us, window.end_us)
         trace_streams: list[tuple[str, pa.Table]] = []
-        log_streams: list[tuple[str, pa.Table]] = []
         if buckets:
             t_from, t_to = calls_read_range(*buckets, opts.trace_slack_us)
             trace_streams = _read_all(source, "traces", t_from, t_to, locators)
-            log_streams = _read_all(source, "logs", *buckets, locators)
             ranges += [("traces", t_from, t_to), ("logs", *buckets)]
         stages["read"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        # one DuckDB connection for the whole window: each one costs its own buffers and thread caches
         con = connect_duckdb(opts.duckdb_threads)
         try:
             metrics = aggregate_metrics(metric_streams, window, mapping, lookback_us=opts.counter_lookback_us,
                                         con=con)
             calls = aggregate_calls(trace_streams, *buckets, mapping, con=con) if buckets else None
             resources = merge_resources(metrics.resources, calls.resources if calls else [])
+            # the raw points and spans are aggregated: let them go before the logs arrive
+            con.close()
+            con = connect_duckdb(opts.duckdb_threads)
+            del metric_streams, trace_streams
             stages["aggregate"] = time.perf_counter() - t
+
+            t = time.perf_counter()
+            log_streams = _read_all(source, "logs", *buckets, locators) if buckets else []
+            stages["read_logs"] = time.perf_counter() - t
 
             t = time.perf_counter()
             upsert_resources(tx.cur, tx.tenant_id, resources)
