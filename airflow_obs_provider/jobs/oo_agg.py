@@ -23,7 +23,7 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +35,12 @@ from airflow_obs_provider.engine.aggregate.calls import (
     aggregate_calls,
     closed_buckets,
 )
+from airflow_obs_provider.engine.aggregate.calls import input_columns as span_columns
 from airflow_obs_provider.engine.aggregate.calls import read_range as calls_read_range
 from airflow_obs_provider.engine.aggregate.duck import connect_duckdb
 from airflow_obs_provider.engine.aggregate.locators import Locator, locator_for
 from airflow_obs_provider.engine.aggregate.metrics import DEFAULT_LOOKBACK_US, aggregate_metrics
+from airflow_obs_provider.engine.aggregate.metrics import input_columns as metric_columns
 from airflow_obs_provider.engine.aggregate.metrics import read_range as metrics_read_range
 from airflow_obs_provider.engine.aggregate.resources import merge_resources
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
@@ -82,12 +84,12 @@ class AggOptions:
                    int(threads) if threads else None)
 
 
-def _read_all(source: OOSource, stream_type: str, from_us: int, to_us: int,
-              locators: list[Locator]) -> list[tuple[str, pa.Table]]:
-    """Read every stream of ``stream_type`` over ``[from_us, to_us)``, recording one locator each."""
+def _read_all(source: OOSource, stream_type: str, from_us: int, to_us: int, locators: list[Locator],
+              columns: Collection[str] | None = None) -> list[tuple[str, pa.Table]]:
+    """Read ``columns`` of every stream of ``stream_type`` over ``[from_us, to_us)``, one locator each."""
     got = []
     for stream in source.streams(stream_type):
-        read = source.read(stream_type, stream, from_us, to_us)
+        read = source.read(stream_type, stream, from_us, to_us, columns)
         locators.append(locator_for(source, read, from_us, to_us))
         got.append((stream, read.table))
     return got
@@ -130,13 +132,13 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
         t = time.perf_counter()
         locators: list[Locator] = []
         m_from, m_to = metrics_read_range(window, opts.counter_lookback_us)
-        metric_streams = _read_all(source, "metrics", m_from, m_to, locators)
+        metric_streams = _read_all(source, "metrics", m_from, m_to, locators, metric_columns(mapping))
         ranges = [("metrics", m_from, m_to)]
         buckets = closed_buckets(window.start_us, window.end_us)
         trace_streams: list[tuple[str, pa.Table]] = []
         if buckets:
             t_from, t_to = calls_read_range(*buckets, opts.trace_slack_us)
-            trace_streams = _read_all(source, "traces", t_from, t_to, locators)
+            trace_streams = _read_all(source, "traces", t_from, t_to, locators, span_columns(mapping))
             ranges += [("traces", t_from, t_to), ("logs", *buckets)]
         stages["read"] = time.perf_counter() - t
 

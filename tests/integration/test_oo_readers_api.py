@@ -105,3 +105,14 @@ def test_boundaries_through_the_api(server, data):
     ts = got.table.column("_timestamp").to_pylist()
     assert ts and min(ts) >= start and max(ts) < end
     assert got.records == bucket(data).read("metrics", "http_server_requests_total", start, end).records
+
+
+def test_a_column_projection_reads_the_same_records_as_the_bucket(server, data):
+    double, url = server
+    start, end = H10 + MIN, H10 + 2 * MIN
+    wanted = {"span_id", "service_name", "no_such_column"}
+    got = api(url, double).read("traces", "default", start, end, columns=wanted)
+    expected = bucket(data).read("traces", "default", start, end, columns=wanted)
+    assert sorted(got.table.column_names) == sorted(expected.table.column_names) == [
+        "_timestamp", "service_name", "span_id"]
+    assert got.records == expected.records > 0 and rows(got) == rows(expected)

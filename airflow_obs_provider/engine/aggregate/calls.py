@@ -186,6 +186,15 @@ def _resource_type(urn: str) -> str:
     return kind if kind in ("svc", "db", "queue", "ext") else "svc"
 
 
+def input_columns(mapping: UrnMapping) -> dict[str, str]:
+    """The span columns the aggregation reads (name -> DuckDB type); the reader reads no others."""
+    return {
+        "_timestamp": "BIGINT", "trace_id": "VARCHAR", "span_id": "VARCHAR",
+        "reference_parent_span_id": "VARCHAR", mapping.service_column: "VARCHAR", "span_kind": "VARCHAR",
+        "span_status": "VARCHAR", "duration": "DOUBLE", **{c: "VARCHAR" for c in _PEER_COLUMNS},
+    }
+
+
 def aggregate_calls(
     streams: Sequence[tuple[str, pa.Table]],
     bucket_start_us: int,
@@ -198,12 +207,7 @@ def aggregate_calls(
     if not streams:
         return CallResult(CALL_ROW_SCHEMA.empty_table(), [], 0)
     con = con or connect_duckdb()
-    columns = {
-        "_timestamp": "BIGINT", "trace_id": "VARCHAR", "span_id": "VARCHAR",
-        "reference_parent_span_id": "VARCHAR", mapping.service_column: "VARCHAR", "span_kind": "VARCHAR",
-        "span_status": "VARCHAR", "duration": "DOUBLE", **{c: "VARCHAR" for c in _PEER_COLUMNS},
-    }
-    stream_union_view(con, "spans", [table for _, table in streams], columns)
+    stream_union_view(con, "spans", [table for _, table in streams], input_columns(mapping))
     sql = _EDGES_SQL.format(svc=quote_ident(mapping.service_column), kind=_KIND_SQL, peer=_peer_urn_sql())
     con.execute("CREATE OR REPLACE TEMP TABLE edges AS " + sql, {"bstart": bucket_start_us, "bend": bucket_end_us}).fetchall()
     rows = con.sql(_ROWS_SQL, params={"bucket": BUCKET_US}).to_arrow_table()

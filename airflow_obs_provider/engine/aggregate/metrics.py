@@ -199,6 +199,11 @@ GROUP BY urn ORDER BY urn
 """
 
 
+def input_columns(mapping: UrnMapping) -> dict[str, str]:
+    """The point columns the aggregation reads (name -> DuckDB type); the reader reads no others."""
+    return {**_POINT_COLUMNS, **{c: "VARCHAR" for c in mapping.columns}}
+
+
 def read_range(window: Window, lookback_us: int = DEFAULT_LOOKBACK_US) -> tuple[int, int]:
     """The ``_timestamp`` range a metric window reads: the lookback for counters' previous values."""
     return window.start_us - lookback_us, window.end_us
@@ -216,8 +221,7 @@ def aggregate_metrics(
     con = con or connect_duckdb()
     if not streams:
         return MetricResult(METRIC_ROW_SCHEMA.empty_table(), [], 0)
-    columns = {**_POINT_COLUMNS, **{c: "VARCHAR" for c in mapping.columns}}
-    stream_union_view(con, "metric_points", [table for _, table in streams], columns)
+    stream_union_view(con, "metric_points", [table for _, table in streams], input_columns(mapping))
     # the URN expressions are built from quoted column names and escaped literals (urn.py)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE metric_points_urn AS SELECT *, "  # noqa: S608

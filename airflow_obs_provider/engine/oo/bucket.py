@@ -8,7 +8,7 @@ so only overlapping row groups are read. Rows are then cut to ``[start_us, end_u
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,8 +154,8 @@ class BucketSource:
         return out
 
     # -- reading -------------------------------------------------------------------------------
-    def _read_one(self, stream_type: str, stream: str, c: _Candidate, start_us: int,
-                  end_us: int) -> pa.Table | None:
+    def _read_one(self, stream_type: str, stream: str, c: _Candidate, start_us: int, end_us: int,
+                  columns: Collection[str] | None) -> pa.Table | None:
         """The file's rows inside the window, or None when pruned without reading data."""
         if c.min_ts is not None and c.max_ts is not None and (c.max_ts < start_us or c.min_ts >= end_us):
             return None
@@ -171,7 +171,9 @@ class BucketSource:
                 groups = _row_groups(pf, start_us, end_us)
                 if not groups:
                     return None
-                table = pf.read_row_groups(groups)
+                names = pf.schema_arrow.names
+                table = pf.read_row_groups(groups, columns=None if columns is None else [
+                    n for n in names if n == "_timestamp" or n in columns])
         except OOReadError:
             raise
         except (OSError, pa.ArrowException) as exc:
@@ -179,7 +181,8 @@ class BucketSource:
         ts = pc.cast(table.column("_timestamp"), pa.int64())
         return table.filter(pc.and_(pc.greater_equal(ts, start_us), pc.less(ts, end_us)))
 
-    def read(self, stream_type: str, stream: str, start_us: int, end_us: int) -> StreamRead:
+    def read(self, stream_type: str, stream: str, start_us: int, end_us: int,
+             columns: Collection[str] | None = None) -> StreamRead:
         check_stream_type(stream_type)
         if end_us <= start_us:
             raise ValueError(f"empty window [{start_us}, {end_us}) for {stream_type}/{stream}")
@@ -187,10 +190,10 @@ class BucketSource:
         candidates = sorted(select(stream_type, stream, start_us, end_us), key=lambda c: c.key)
         if self._threads > 1 and len(candidates) > 1:
             with ThreadPoolExecutor(min(self._threads, len(candidates))) as pool:
-                results = list(pool.map(lambda c: self._read_one(stream_type, stream, c, start_us, end_us),
+                results = list(pool.map(lambda c: self._read_one(stream_type, stream, c, start_us, end_us, columns),
                                         candidates))
         else:
-            results = [self._read_one(stream_type, stream, c, start_us, end_us) for c in candidates]
+            results = [self._read_one(stream_type, stream, c, start_us, end_us, columns) for c in candidates]
         read = [(c.key, t) for c, t in zip(candidates, results, strict=True) if t is not None]
         try:
             table = normalise([t for _, t in read], stream_type)

@@ -40,7 +40,7 @@ request and the cause, never a secret.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -118,7 +118,11 @@ class OOSource(Protocol):
 
     def streams(self, stream_type: str) -> list[str]: ...
 
-    def read(self, stream_type: str, stream: str, start_us: int, end_us: int) -> StreamRead: ...
+    def read(self, stream_type: str, stream: str, start_us: int, end_us: int,
+             columns: Collection[str] | None = None) -> StreamRead:
+        """Records with ``start_us <= _timestamp < end_us``; only ``columns`` (plus ``_timestamp``) when
+        given: OO streams often carry hundreds of flattened attribute columns a job never looks at."""
+        ...
 
     def ui_url(self, stream_type: str, stream: str, start_us: int, end_us: int, sql: str) -> str | None: ...
 

@@ -163,3 +163,13 @@ def test_the_listing_warning_is_given_once_per_bucket_not_once_per_window(tmp_pa
         for minute in range(2):  # each window opens its own source, as the job does
             local(tmp_path).read("logs", "app", H10 + minute * MIN, H10 + (minute + 1) * MIN)
     assert caplog.text.count("selecting files by listing hour prefixes") == 1
+
+
+def test_only_the_requested_columns_are_read_and_absent_ones_are_no_error(tmp_path):
+    put(tmp_path, hour_key("app", "wide"), [H10 + 1, H10 + 2], body=["a", "b"], service_name=["s", "t"],
+        attr_unused=["x", "y"], nested_unused=[{"k": 1}, {"k": 2}])
+    got = local(tmp_path).read("logs", "app", H10, H10 + MIN, columns={"body", "service_name", "not_in_file"})
+    assert sorted(got.table.column_names) == ["_timestamp", "body", "service_name"]
+    assert got.records == 2 and sorted(got.table.column("body").to_pylist()) == ["a", "b"]
+    assert sorted(local(tmp_path).read("logs", "app", H10, H10 + MIN).table.column_names) == [
+        "_timestamp", "attr_unused", "body", "nested_unused", "service_name"]
