@@ -55,9 +55,10 @@ from airflow_obs_provider.engine.oo.schema import ensure_columns
 from airflow_obs_provider.engine.patterns.config import MinerConfig
 from airflow_obs_provider.engine.patterns.fingerprint import OTHER_TEMPLATE
 from airflow_obs_provider.engine.patterns.severity import (
+    ERROR_RANK,
     LEVELS,
+    RANK,
     infer_severity,
-    is_error,
     most_severe,
     parse_severity,
 )
@@ -163,43 +164,69 @@ def mine_log_window(cur: Any, tenant_id: int, logs: pa.Table, buckets: Sequence[
 
 def _collapse(con: duckdb.DuckDBPyConnection, source: str, buckets: Sequence[Window]) -> None:
     """Table ``shapes``: the records inside ``buckets`` collapsed per (bucket, resource, severity,
-    stream, digit-normalised message), with their count, first/last time and earliest message.
+    stream, digit-normalised message), with their count and first/last time.
 
     This is the miner's own first deduplication (:func:`masks.digit_key`) done vectorised, so the
     Python work grows with distinct shapes, not records. ``[0-9]`` is a subset of Python's ``\\d``:
-    the miner normalises each form again and gets exactly the key of the original lines; a line's
-    inferred severity does not depend on its digits either (the level patterns never read them)."""
-    spans = sorted((b.start_us, b.end_us) for b in buckets)
-    in_buckets = " OR ".join(f"(_timestamp >= {int(s)} AND _timestamp < {int(e)})" for s, e in spans)
+    the miner normalises the non-ASCII forms again and gets exactly the key of the original lines;
+    a line's inferred severity does not depend on its digits either (the level patterns never read
+    them). No sample message here: a full text per shape costs memory, and only one per pattern is
+    kept (:func:`_samples`)."""
     # source is our own view/table name; the bucket bounds are integers
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE shapes AS
         SELECT _timestamp - ((_timestamp % {BUCKET_US}) + {BUCKET_US}) % {BUCKET_US} AS bucket,
-               urn, severity, stream, regexp_replace(text, '[0-9]+', '0', 'g') AS form,
-               count(*) AS n, min(_timestamp) AS first_us, max(_timestamp) AS last_us,
-               first(text ORDER BY _timestamp, text) AS sample
-        FROM (SELECT CAST(_timestamp AS BIGINT) AS _timestamp, CAST(resource_urn AS VARCHAR) AS urn,
-                     coalesce(CAST(message AS VARCHAR), '') AS text, severity, CAST(stream AS VARCHAR) AS stream
-              FROM {source} WHERE _timestamp IS NOT NULL AND ({in_buckets}))
+               urn, severity, stream, {_form_sql('text')} AS form,
+               count(*) AS n, min(_timestamp) AS first_us, max(_timestamp) AS last_us
+        FROM ({_records_sql(source, buckets)})
         GROUP BY ALL""")  # noqa: S608
 
 
+def _form_sql(text: str) -> str:
+    """The miner's digit_key in DuckDB (ASCII digits only, see :func:`_collapse`) of column ``text``."""
+    return f"regexp_replace({text}, '[0-9]+', '0', 'g')"
+
+
+def _records_sql(source: str, buckets: Sequence[Window]) -> str:
+    """The records of ``source`` inside ``buckets``, typed (``_timestamp``, ``urn``, ``text``, ...)."""
+    spans = sorted((b.start_us, b.end_us) for b in buckets)
+    in_buckets = " OR ".join(f"(_timestamp >= {int(s)} AND _timestamp < {int(e)})" for s, e in spans)
+    return (f"SELECT CAST(_timestamp AS BIGINT) AS _timestamp, CAST(resource_urn AS VARCHAR) AS urn, "  # noqa: S608
+            f"coalesce(CAST(message AS VARCHAR), '') AS text, severity, CAST(stream AS VARCHAR) AS stream "
+            f"FROM {source} WHERE _timestamp IS NOT NULL AND ({in_buckets})")
+
+
 def _register_levels(con: duckdb.DuckDBPyConnection) -> None:
-    """View ``leveled``: ``shapes`` with each shape's level (the severity column, else the message)."""
+    """View ``leveled``: ``shapes`` with each shape's fingerprint and level rank (from the severity
+    column, else the message; NULL when neither says)."""
     severities = con.sql("SELECT DISTINCT severity FROM shapes").to_arrow_table().column(0)
     con.register("level_of_severity", pa.table({
         "severity": severities,
-        "level": pa.array([parse_severity(s) for s in severities.to_pylist()], pa.string())}))
+        "rank": pa.array([RANK.get(parse_severity(s) or "") for s in severities.to_pylist()], pa.int8())}))
     unread = con.sql("SELECT DISTINCT s.form FROM shapes s LEFT JOIN level_of_severity v "
-                     "ON s.severity IS NOT DISTINCT FROM v.severity WHERE v.level IS NULL").to_arrow_table().column(0)
+                     "ON s.severity IS NOT DISTINCT FROM v.severity WHERE v.rank IS NULL").to_arrow_table().column(0)
     con.register("level_of_form", pa.table({
-        "form": unread, "level": pa.array([infer_severity(f) for f in unread.to_pylist()], pa.string())}))
+        "form": unread, "rank": pa.array([RANK.get(infer_severity(f) or "") for f in unread.to_pylist()], pa.int8())}))
     con.execute("""
         CREATE OR REPLACE TEMP VIEW leveled AS
-        SELECT s.*, f.fp, coalesce(v.level, m.level) AS level
+        SELECT s.*, f.fp, coalesce(v.rank, m.rank) AS rank
         FROM shapes s JOIN fingerprint_of_form f USING (form)
         LEFT JOIN level_of_severity v ON s.severity IS NOT DISTINCT FROM v.severity
-        LEFT JOIN level_of_form m ON v.level IS NULL AND m.form = s.form""")
+        LEFT JOIN level_of_form m ON v.rank IS NULL AND m.form = s.form""")
+
+
+def _samples(con: duckdb.DuckDBPyConnection, source: str, buckets: Sequence[Window],
+             first_us: Mapping[str, int]) -> dict[str, str]:
+    """fp -> its earliest message (ties: the smallest text). Only the records at each pattern's first
+    timestamp are read, and their forms computed again: a handful of rows, not a text per shape."""
+    con.register("first_of_fp", pa.table({"fp": pa.array(list(first_us), pa.string()),
+                                          "first_us": pa.array(list(first_us.values()), pa.int64())}))
+    # source is our own view/table name; the rest are constants of this module
+    return dict(con.execute(f"""
+        SELECT f.fp, min(r.text)
+        FROM ({_records_sql(source, buckets)}) r JOIN first_of_fp f ON r._timestamp = f.first_us
+        JOIN fingerprint_of_form m ON m.form = {_form_sql("r.text")} AND m.fp = f.fp
+        GROUP BY f.fp""").fetchall())  # noqa: S608
 
 
 def _mine(cur: Any, tenant_id: int, con: duckdb.DuckDBPyConnection, source: str, buckets: Sequence[Window],
@@ -212,27 +239,33 @@ def _mine(cur: Any, tenant_id: int, con: duckdb.DuckDBPyConnection, source: str,
     lock_miner(cur, tenant_id)
     miner = load_miner(cur, tenant_id, config)
     forms = con.sql("SELECT DISTINCT form FROM shapes").to_arrow_table().column(0)
-    fps = miner.fingerprint_batch(forms.to_pylist())
+    fps = miner.fingerprint_batch(forms.to_pylist(), digit_normalised=True)
     con.register("fingerprint_of_form", pa.table({"form": forms, "fp": pa.array(fps, pa.string())}))
+    del forms, fps
     _register_levels(con)
 
-    errors = [level for level in LEVELS if is_error(level)]
-    counts: dict[tuple[int, str, str], list[Any]] = {
-        (bucket, urn, fp): [n, n_error, stream]
-        for bucket, urn, fp, n, n_error, stream in con.execute(
-            "SELECT bucket, urn, fp, CAST(sum(n) AS BIGINT), "
-            "CAST(coalesce(sum(n) FILTER (WHERE list_contains($errors, level)), 0) AS BIGINT), min(stream) "
-            "FROM leveled GROUP BY bucket, urn, fp", {"errors": errors}).fetchall()}
+    # one pass over the (bucket, resource, pattern) groups gives the counts, each pattern's
+    # worst level and time range, and each resource's time range
+    counts: dict[tuple[int, str, str], list[Any]] = {}
     per_fp: dict[str, list[Any]] = {}  # fp -> [severity, first_us, last_us, sample message, sample ts]
-    for fp, levels, first, last, sample in con.sql(
-            "SELECT fp, list(DISTINCT level), min(first_us), max(last_us), first(sample ORDER BY first_us, sample) "
-            "FROM leveled GROUP BY fp").fetchall():
-        worst = None
-        for level in levels:
-            worst = most_severe(worst, level)
-        per_fp[fp] = [worst, first, last, sample, first]
-    resources = {urn: (first, last) for urn, first, last in con.sql(
-        "SELECT urn, min(first_us), max(last_us) FROM shapes GROUP BY urn").fetchall()}
+    resources: dict[str, tuple[int, int]] = {}
+    for bucket, urn, fp, n, n_error, stream, rank, first, last in con.execute(
+            "SELECT bucket, urn, fp, CAST(sum(n) AS BIGINT), "
+            "CAST(coalesce(sum(n) FILTER (WHERE rank >= $error), 0) AS BIGINT), min(stream), max(rank), "
+            "min(first_us), max(last_us) FROM leveled GROUP BY bucket, urn, fp",
+            {"error": ERROR_RANK}).fetchall():
+        counts[(bucket, urn, fp)] = [n, n_error, stream]
+        level = LEVELS[rank - 1] if rank else None
+        info = per_fp.get(fp)
+        if info is None:
+            per_fp[fp] = [level, first, last, None, first]
+        else:
+            info[0] = most_severe(info[0], level)
+            info[1], info[2] = min(info[1], first), max(info[2], last)
+        seen = resources.get(urn)
+        resources[urn] = (first, last) if seen is None else (min(seen[0], first), max(seen[1], last))
+    for fp, sample in _samples(con, source, buckets, {fp: info[1] for fp, info in per_fp.items()}).items():
+        per_fp[fp][3], per_fp[fp][4] = sample, per_fp[fp][1]
     records = sum(row[0] for row in counts.values())
 
     overflow = _apply_cap(counts, per_fp, miner.other, config.max_patterns_per_resource)

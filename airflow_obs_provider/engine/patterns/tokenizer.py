@@ -25,16 +25,24 @@ _BOOLEANS = frozenset({"true", "false", "True", "False", "TRUE", "FALSE"})
 
 
 class Tokens:
-    """A tokenised line. ``glue`` (whitespace before each token) is only needed when a template is
-    first rendered, so it is worked out on demand from the masked text instead of for every line."""
+    """A tokenised line. ``kinds`` and ``glue`` are only read for the first line of each distinct
+    key (most lines of a batch share a key with an earlier one), so both are worked out on demand."""
 
-    __slots__ = ("_glue", "_text", "key", "kinds")
+    __slots__ = ("_glue", "_kinds", "_text", "_words", "key")
 
-    def __init__(self, key: tuple[str, ...], kinds: tuple[str, ...], text: str) -> None:
+    def __init__(self, key: tuple[str, ...], words: list[str], text: str) -> None:
         self.key = key  # constants as written, every variable as VAR: what Drain and grouping see
-        self.kinds = kinds  # per position: "" for a constant, else the variable's kind (NUM, IP, *...)
+        self._words = words
         self._text = text
+        self._kinds: tuple[str, ...] | None = None
         self._glue: tuple[bool, ...] | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Per position: "" for a constant, else the variable's kind (NUM, IP, * ...)."""
+        if self._kinds is None:
+            self._kinds = tuple(map(_kind_of, self._words))
+        return self._kinds
 
     @property
     def glue(self) -> tuple[bool, ...]:
@@ -80,6 +88,15 @@ class _WordCache(dict[str, str]):
 
 _KEYS = _WordCache()
 _KINDS: dict[str, str] = {}
+
+
+def _kind_of(word: str) -> str:
+    """The kind :class:`_WordCache` recorded for ``word`` (again, if the caches were cleared since)."""
+    kind = _KINDS.get(word)
+    if kind is None:
+        _KEYS.__missing__(word)
+        kind = _KINDS[word]
+    return kind
 _CACHE_LIMIT = 200_000  # distinct ids without digits would grow the caches forever: start over past this
 
 
@@ -90,8 +107,7 @@ def tokenize(masked: str, max_tokens: int) -> Tokens:
     words = _WORD.findall(masked)
     if len(words) > max_tokens:
         words = words[: max_tokens - 1] + ["<TAIL>"]
-    key = tuple(map(_KEYS.__getitem__, words))  # fills _KINDS for new words first
-    return Tokens(key, tuple(map(_KINDS.__getitem__, words)), masked)
+    return Tokens(tuple(map(_KEYS.__getitem__, words)), words, masked)
 
 
 def shown_word(token: str) -> str:
