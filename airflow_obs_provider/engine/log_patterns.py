@@ -50,7 +50,7 @@ from airflow_obs_provider.engine.aggregate.resources import (
     single_value_labels_sql,
 )
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
-from airflow_obs_provider.engine.masking import mask_text
+from airflow_obs_provider.engine.masking import mask_text, needle_rules_sql
 from airflow_obs_provider.engine.oo.schema import ensure_columns
 from airflow_obs_provider.engine.patterns.config import MinerConfig
 from airflow_obs_provider.engine.patterns.fingerprint import OTHER_TEMPLATE
@@ -221,10 +221,13 @@ def _samples(con: duckdb.DuckDBPyConnection, source: str, buckets: Sequence[Wind
     timestamp are read, and their forms computed again: a handful of rows, not a text per shape."""
     con.register("first_of_fp", pa.table({"fp": pa.array(list(first_us), pa.string()),
                                           "first_us": pa.array(list(first_us.values()), pa.int64())}))
-    # source is our own view/table name; the rest are constants of this module
+    # source is our own view/table name; the rest are constants of this module. MATERIALIZED: else
+    # DuckDB computes the join's form expression for every record before matching timestamps.
     return dict(con.execute(f"""
+        WITH r AS MATERIALIZED (SELECT _timestamp, text FROM ({_records_sql(source, buckets)})
+                                WHERE _timestamp IN (SELECT first_us FROM first_of_fp))
         SELECT f.fp, min(r.text)
-        FROM ({_records_sql(source, buckets)}) r JOIN first_of_fp f ON r._timestamp = f.first_us
+        FROM r JOIN first_of_fp f ON r._timestamp = f.first_us
         JOIN fingerprint_of_form m ON m.form = {_form_sql("r.text")} AND m.fp = f.fp
         GROUP BY f.fp""").fetchall())  # noqa: S608
 
@@ -238,10 +241,13 @@ def _mine(cur: Any, tenant_id: int, con: duckdb.DuckDBPyConnection, source: str,
 
     lock_miner(cur, tenant_id)
     miner = load_miner(cur, tenant_id, config)
-    forms = con.sql("SELECT DISTINCT form FROM shapes").to_arrow_table().column(0)
-    fps = miner.fingerprint_batch(forms.to_pylist(), digit_normalised=True)
+    # the secret masks' needle checks are done here, vectorised, for every ASCII form at once
+    distinct = con.sql(needle_rules_sql("(SELECT DISTINCT form FROM shapes)", "form")).to_arrow_table()
+    forms = distinct.column("form")
+    fps = miner.fingerprint_batch(forms.to_pylist(), digit_normalised=True,
+                                  secret_rules=distinct.column("rules").to_pylist())
     con.register("fingerprint_of_form", pa.table({"form": forms, "fp": pa.array(fps, pa.string())}))
-    del forms, fps
+    del distinct, forms, fps
     _register_levels(con)
 
     # one pass over the (bucket, resource, pattern) groups gives the counts, each pattern's

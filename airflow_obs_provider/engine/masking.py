@@ -87,17 +87,44 @@ assert len(_RULE_NEEDLES) == len(_TEXT_RULES)
 _RULES = [(p, r, n) for (p, r), n in zip(_TEXT_RULES, _RULE_NEEDLES, strict=True)]
 
 
-def mask_text(text: str) -> str:
-    """Return ``text`` with credentials, keys, tokens and e-mail addresses replaced by markers."""
+def mask_text(text: str, rules: int | None = None) -> str:
+    """Return ``text`` with credentials, keys, tokens and e-mail addresses replaced by markers.
+
+    ``rules``: the bit set :func:`needle_rules_sql` computed for this very text in DuckDB (bit i:
+    rule i's needles occur), which skips the needle checks; None checks here."""
     if not text:
         return text
-    low = text.lower()
-    for pattern, replacement, needles in _RULES:
-        for needle in needles:
-            if needle in low:
-                text = pattern.sub(replacement, text)
-                break
+    if rules is None:
+        low = text.lower()
+        for pattern, replacement, needles in _RULES:
+            for needle in needles:
+                if needle in low:
+                    text = pattern.sub(replacement, text)
+                    break
+        return text
+    bit = 0
+    while rules >> bit:  # most texts hold no needle: rules == 0 returns at once
+        if rules >> bit & 1:
+            pattern, replacement, _ = _RULES[bit]
+            text = pattern.sub(replacement, text)
+        bit += 1
     return text
+
+
+def needle_rules_sql(relation: str, column: str) -> str:
+    """DuckDB query: ``column`` of ``relation`` (a table or a parenthesised query) and ``rules``, the
+    bit set of the rules :func:`mask_text` would run on it (pass it as ``rules``), vectorised instead
+    of ~40 substring checks per text in Python. NULL for non-ASCII text: Python lower-cases some
+    other characters to ASCII letters (the Kelvin sign to ``k``), so only for ASCII are both
+    lower-casings the same. ``relation`` and ``column`` are the caller's own SQL, never user data."""
+    def quoted(needle: str) -> str:
+        return "'" + needle.replace("'", "''") + "'"
+
+    terms = " + ".join(f"(CASE WHEN {' OR '.join(f'contains(_low, {quoted(n)})' for n in needles)} "
+                       f"THEN {1 << bit} ELSE 0 END)" for bit, (_, _, needles) in enumerate(_RULES))
+    return (f"SELECT {column}, CASE WHEN _ascii THEN CAST({terms} AS INTEGER) END AS rules "  # noqa: S608
+            f"FROM (SELECT {column}, lower({column}) AS _low, strlen({column}) = length({column}) AS _ascii "
+            f"FROM {relation})")
 
 
 def is_sensitive_key(key: str) -> bool:

@@ -67,9 +67,10 @@ def digit_key(line: str) -> str:
     return DIGIT_RUN.sub("0", line)
 
 
-def apply_masks(normalised: str) -> str:
-    """Secrets first (so they never reach a template), then the named variable masks."""
-    text = mask_text(normalised)
+def apply_masks(normalised: str, secret_rules: int | None = None) -> str:
+    """Secrets first (so they never reach a template), then the named variable masks.
+    ``secret_rules``: :func:`masking.needle_rules_sql`'s bit set for ``normalised``, if known."""
+    text = mask_text(normalised, secret_rules)
     if "://" in text:
         text = _URL.sub("<URL>", text)
     if "0-0-0" in text:

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import compress, count
+from itertools import compress, count, repeat
 from operator import eq, itemgetter, ne, or_
 from typing import Any, ClassVar
 
@@ -280,27 +280,33 @@ class PatternMiner:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def fingerprint_batch(self, lines: Sequence[str | None], *, digit_normalised: bool = False) -> list[str]:
+    def fingerprint_batch(self, lines: Sequence[str | None], *, digit_normalised: bool = False,
+                          secret_rules: Sequence[int | None] | None = None) -> list[str]:
         """One fingerprint per line, in order, each from the template its line has after the
         whole batch was mined.
 
         ``digit_normalised``: every run of ASCII digits in ``lines`` is already one ``0`` (what
         log_patterns' DuckDB collapse hands over), so only lines with other characters are
-        normalised again (``\\d`` also matches non-ASCII digits): same fingerprints, less work."""
+        normalised again (``\\d`` also matches non-ASCII digits): same fingerprints, less work.
+        ``secret_rules``: per line, :func:`masking.needle_rules_sql`'s bit set for the line as given
+        (None: checked in Python); only with ``digit_normalised``, as masking reads the normalised line."""
         if not lines:
             return []
+        if secret_rules is not None and (not digit_normalised or len(secret_rules) != len(lines)):
+            raise ValueError("secret_rules needs digit_normalised lines and one entry per line")
         # A batch allocates a great many small tuples and strings and makes no reference cycles:
         # the cyclic collector would only rescan the growing heap again and again (about a tenth
         # of the time with every line distinct). Reference counting still frees everything.
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._fingerprint_batch(lines, digit_normalised)
+            return self._fingerprint_batch(lines, digit_normalised, secret_rules)
         finally:
             if collecting:
                 gc.enable()
 
-    def _fingerprint_batch(self, lines: Sequence[str | None], digit_normalised: bool) -> list[str]:
+    def _fingerprint_batch(self, lines: Sequence[str | None], digit_normalised: bool,
+                           secret_rules: Sequence[int | None] | None) -> list[str]:
         normalise = partial(DIGIT_RUN.sub, "0")  # digit_key() without a Python call per line
         if digit_normalised:  # an ASCII line normalised once is its own digit_key (isascii is O(1))
             forms = [(line if line.isascii() else normalise(line)) if line else "" for line in lines]
@@ -309,8 +315,12 @@ class PatternMiner:
         form_to_key: dict[str, int] = {}
         key_index: dict[tuple[str, ...], int] = {}
         distinct: list[Tokens] = []
-        for form in dict.fromkeys(forms):  # unique forms, first-seen order, at C speed
-            tokens = tokenize(apply_masks(form), self.config.max_tokens)
+        # (no needle holds a digit, so re-normalising a line above leaves its needles, and rules, as they were)
+        rules: Iterable[int | None] = secret_rules if secret_rules is not None else repeat(None)
+        for form, form_rules in zip(forms, rules, strict=False):  # unique forms, first-seen order
+            if form in form_to_key:
+                continue
+            tokens = tokenize(apply_masks(form, form_rules), self.config.max_tokens)
             idx = key_index.get(tokens.key)
             if idx is None:
                 idx = key_index[tokens.key] = len(distinct)
