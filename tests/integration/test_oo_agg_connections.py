@@ -30,6 +30,7 @@ from tests.support.oo_agg_db import dump_tables
 from tests.support.oo_api_server import OODouble
 from tests.support.oo_connections import (
     SOURCE_ENV,
+    WAREHOUSE_CONN_ID,
     WAREHOUSE_PASSWORD,
     WINDOW,
     Stack,
@@ -77,7 +78,7 @@ def run_operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, dag_id: str
     """
     for name in SOURCE_ENV:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AIRFLOW_CONN_OBS_WAREHOUSE", airflow_conn_uri(with_password(pg_url, WAREHOUSE_PASSWORD)))
+    monkeypatch.setenv(conn_env_name(WAREHOUSE_CONN_ID), airflow_conn_uri(with_password(pg_url, WAREHOUSE_PASSWORD)))
     for conn_id, value in connections.items():
         monkeypatch.setenv(conn_env_name(conn_id), value)
     dags = tmp_path / "dags"
