@@ -97,6 +97,8 @@ def _kind_of(word: str) -> str:
         _KEYS.__missing__(word)
         kind = _KINDS[word]
     return kind
+
+
 _CACHE_LIMIT = 200_000  # distinct ids without digits would grow the caches forever: start over past this
 
 
