@@ -271,7 +271,7 @@ def _mine(cur: Any, tenant_id: int, con: duckdb.DuckDBPyConnection, source: str,
         seen = resources.get(urn)
         resources[urn] = (first, last) if seen is None else (min(seen[0], first), max(seen[1], last))
     for fp, sample in _samples(con, source, buckets, {fp: info[1] for fp, info in per_fp.items()}).items():
-        per_fp[fp][3], per_fp[fp][4] = sample, per_fp[fp][1]
+        per_fp[fp][3] = sample  # its timestamp, per_fp[fp][4], is the pattern's first_us already
     records = sum(row[0] for row in counts.values())
 
     overflow = _apply_cap(counts, per_fp, miner.other, config.max_patterns_per_resource)
