@@ -314,23 +314,28 @@ class PatternMiner:
             forms = [normalise(line) if line else "" for line in lines]
         form_to_key: dict[str, int] = {}
         key_index: dict[tuple[str, ...], int] = {}
+        # masking makes many forms one text (every "password=<SECRET>" line): tokenised once
+        key_of_masked: dict[str, int] = {}
         distinct: list[Tokens] = []
         # (no needle holds a digit, so re-normalising a line above leaves its needles, and rules, as they were)
         rules: Iterable[int | None] = secret_rules if secret_rules is not None else repeat(None)
         for form, form_rules in zip(forms, rules, strict=False):  # unique forms, first-seen order
             if form in form_to_key:
                 continue
-            tokens = tokenize(apply_masks(form, form_rules), self.config.max_tokens)
-            idx = key_index.get(tokens.key)
+            masked = apply_masks(form, form_rules)
+            idx = key_of_masked.get(masked)
             if idx is None:
-                idx = key_index[tokens.key] = len(distinct)
-                distinct.append(tokens)
+                tokens = tokenize(masked, self.config.max_tokens)
+                idx = key_index.get(tokens.key)
+                if idx is None:
+                    idx = key_index[tokens.key] = len(distinct)
+                    distinct.append(tokens)
+                key_of_masked[masked] = idx
             form_to_key[form] = idx
 
         cluster_of = self._mine(distinct)
         fp_of_key = self._finalise(distinct, cluster_of)
-        fp_of_form = {form: fp_of_key[idx] for form, idx in form_to_key.items()}
-        return list(map(fp_of_form.__getitem__, forms))
+        return list(map(fp_of_key.__getitem__, map(form_to_key.__getitem__, forms)))  # C speed, no extra dict
 
     def template(self, fp: str) -> str:
         """The readable template of a fingerprint (aliases are followed to the current one)."""
