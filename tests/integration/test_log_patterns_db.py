@@ -212,3 +212,15 @@ def test_secrets_never_reach_templates_or_samples(pg_url: str) -> None:
     for template, sample, severity in rows:
         assert "Hunter" not in template + sample and "abc" not in template + sample
         assert "<SECRET>" in sample and severity == "WARN"
+
+
+def test_an_aws_secret_beside_its_key_id_never_reaches_templates_or_samples(pg_url: str) -> None:
+    w = Window(T0 + timedelta(hours=8), T0 + timedelta(hours=8, minutes=5))
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    lines = [f"uploader creds AKIAIOSFODNN7EXAMPL{i % 10} {secret} bucket b{i}" for i in range(20)]
+    _run(pg_url, w, [("s", _stream(lines, ["uploader"] * 20, ["INFO"] * 20, w.start))])
+    rows = _query(pg_url, "SELECT template, sample FROM log_pattern WHERE sample LIKE 'uploader creds%%'")
+    assert rows
+    for template, sample in rows:
+        assert "wJalrXUtnFEMI" not in template + sample and "AKIAIOSFODNN7" not in template + sample
+        assert "<AWS_KEY> <SECRET>" in sample

@@ -22,6 +22,8 @@ JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI
         ("header Basic dXNlcjpwYXNzd29yZA== sent", "dXNlcjpwYXNzd29yZA==", SECRET),
         ("using key AKIAIOSFODNN7EXAMPLE for upload", "AKIAIOSFODNN7EXAMPLE", "<AWS_KEY>"),
         ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI", SECRET),
+        # a secret key printed beside its key id, under no telling name (config dumps, CLI output)
+        ("creds AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI", SECRET),
         (f"token {JWT} rejected", JWT, "<JWT>"),
         ("mail sent to jane.doe@example.com ok", "jane.doe@example.com", "<EMAIL>"),
         ("connect postgresql://app:pa55word@db:5432/x failed", "pa55word", SECRET),
