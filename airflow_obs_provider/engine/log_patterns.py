@@ -97,14 +97,18 @@ class LogPatternRows:
     resources: dict[str, tuple[int, int]] = field(default_factory=dict)  # urn -> (first_us, last_us)
 
 
+def input_columns(mapping: UrnMapping) -> dict[str, str]:
+    """The log columns the miner reads (name -> DuckDB type); the reader reads no others."""
+    return {"_timestamp": "BIGINT", "severity": "VARCHAR", **{c: "VARCHAR" for c in MESSAGE_COLUMNS},
+            **{c: "VARCHAR" for c in mapping.columns}}
+
+
 def _select_logs(con: duckdb.DuckDBPyConnection, streams: Sequence[tuple[str, pa.Table]], from_us: int,
                  to_us: int, mapping: UrnMapping) -> list[SeenResource]:
     """Create view ``log_sel`` over the records in ``[from_us, to_us)`` of every log stream, with the
     resource URN (the tenant's URN mapping) and the message (``body``, else ``message``/``msg``/``log``);
     return the resources seen. A view, not a table: the Arrow data is scanned in place, never copied."""
-    columns = {"_timestamp": "BIGINT", "severity": "VARCHAR", **{c: "VARCHAR" for c in MESSAGE_COLUMNS},
-               **{c: "VARCHAR" for c in mapping.columns}}
-    stream_union_view(con, "log_rows", [table for _, table in streams], columns)
+    stream_union_view(con, "log_rows", [table for _, table in streams], input_columns(mapping))
     con.register("log_streams", pa.table({"stream_idx": pa.array(range(len(streams)), pa.int32()),
                                           "stream": pa.array([name for name, _ in streams], pa.string())}))
     message = "coalesce(" + ", ".join(quote_ident(c) for c in MESSAGE_COLUMNS) + ")"

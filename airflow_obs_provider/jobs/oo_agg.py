@@ -25,9 +25,8 @@ import sys
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
 
-import duckdb
 import pyarrow as pa
 
 from airflow_obs_provider.engine.aggregate.calls import (
@@ -95,17 +94,12 @@ def _read_all(source: OOSource, stream_type: str, from_us: int, to_us: int, loca
     return got
 
 
-def _write_log_patterns(tx: WindowTx, logs: list[tuple[str, pa.Table]], bucket_from_us: int, bucket_to_us: int,
-                        mapping: UrnMapping, patterns_cfg: Any, con: duckdb.DuckDBPyConnection) -> int:
-    """Hand the closed buckets' logs to the pattern miner (log_pattern, log_pattern_5m), if installed."""
-    try:
-        from airflow_obs_provider.engine import log_patterns  # type: ignore[attr-defined]
-    except ImportError:
-        return 0
-    writer: Callable[..., Any] | None = getattr(log_patterns, "write_window_patterns", None)
-    if writer is None:
-        return 0
-    return int(writer(tx, logs, bucket_from_us, bucket_to_us, mapping=mapping, config=patterns_cfg, con=con) or 0)
+def _log_patterns() -> ModuleType:
+    """The pattern miner, imported only by windows that close a bucket (drain3 and its state cost
+    memory a metrics-only minute does not need)."""
+    from airflow_obs_provider.engine import log_patterns
+
+    return log_patterns
 
 
 def _prefer_system_memory_pool() -> None:
@@ -156,7 +150,8 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
             stages["aggregate"] = time.perf_counter() - t
 
             t = time.perf_counter()
-            log_streams = _read_all(source, "logs", *buckets, locators) if buckets else []
+            log_streams = (_read_all(source, "logs", *buckets, locators, _log_patterns().input_columns(mapping))
+                           if buckets else [])
             stages["read_logs"] = time.perf_counter() - t
 
             t = time.perf_counter()
@@ -171,7 +166,8 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
             stages["write"] = time.perf_counter() - t
             if buckets and calls is not None:
                 t = time.perf_counter()
-                pattern_rows = _write_log_patterns(tx, log_streams, *buckets, mapping, tcfg.patterns, con)
+                pattern_rows = _log_patterns().write_window_patterns(tx, log_streams, *buckets, mapping=mapping,
+                                                                     config=tcfg.patterns, con=con)
                 stages["patterns"] = time.perf_counter() - t
         finally:
             con.close()
