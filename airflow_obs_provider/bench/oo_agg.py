@@ -29,11 +29,16 @@ from pathlib import Path
 from typing import Any
 
 T0 = "2024-05-01T10:00:00Z"
+# what the Postgres-only approach loads (it reads just these columns, as ours does its own)
+METRIC_COLUMNS = ["_timestamp", "__hash__", "service_name", "value"]
+SPAN_COLUMNS = ["_timestamp", "trace_id", "span_id", "reference_parent_span_id", "service_name", "span_kind",
+                "span_status", "duration"]
 
 
+# Memory is printed in MiB (2^20 bytes), the unit of ru_maxrss / 1024, for both readings.
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _peak_mb() -> float:
@@ -71,7 +76,7 @@ def _child_postgres_only(root: str, pg_url: str, metric_window: tuple[int, int],
     t = time.perf_counter()
     metric_tables = []
     for stream in src.streams("metrics"):
-        tab = src.read("metrics", stream, metric_window[0] - 300_000_000, metric_window[1]).table
+        tab = src.read("metrics", stream, metric_window[0] - 300_000_000, metric_window[1], METRIC_COLUMNS).table
         cols = {c: tab.column(c).cast(pa.string()) for c in ("__hash__", "service_name") if c in tab.column_names}
         metric_tables.append(pa.table({"ts": tab.column("_timestamp"), "metric": pa.array([stream] * tab.num_rows),
                                        "series": cols.get("__hash__", pa.nulls(tab.num_rows, pa.string())),
@@ -79,9 +84,8 @@ def _child_postgres_only(root: str, pg_url: str, metric_window: tuple[int, int],
                                        "value": tab.column("value")}))
     spans = []
     for stream in src.streams("traces"):
-        tab = src.read("traces", stream, bucket[0] - slack_us, bucket[1] + slack_us).table
-        spans.append(tab.select(["_timestamp", "trace_id", "span_id", "reference_parent_span_id", "service_name",
-                                 "span_kind", "span_status", "duration"]))
+        tab = src.read("traces", stream, bucket[0] - slack_us, bucket[1] + slack_us, SPAN_COLUMNS).table
+        spans.append(tab.select(SPAN_COLUMNS))
     read_s = time.perf_counter() - t
     t = time.perf_counter()
     conn = connect(pg_url)
@@ -182,7 +186,7 @@ def _profile(profile: str, pg_server_url: str, work: Path, soak: bool) -> None:
             rate = r["records"] / r["seconds"] if r["seconds"] else 0.0
             print(f"oo-agg {label}: {r['seconds']:.3f}s end-to-end, {r['cpu_s']:.3f}s CPU "
                   f"({_fmt_stages(r['stages'])}), "
-                  f"{r['records']} records, {rate:,.0f} records/s, {r['rows']} rows, peak RSS {r['peak_mb']:.0f} MB")
+                  f"{r['records']} records, {rate:,.0f} records/s, {r['rows']} rows, peak RSS {r['peak_mb']:.0f} MiB")
             if label.startswith("bucket"):
                 ours = r
         b0 = to_us(start)
@@ -191,7 +195,7 @@ def _profile(profile: str, pg_server_url: str, work: Path, soak: bool) -> None:
         print(f"postgres-only (COPY raw + percentile_cont) same window: {pg['seconds']:.3f}s "
               f"(read={pg['read']:.3f}s connect+copy={pg['copy']:.3f}s index+analyze={pg['index']:.3f}s "
               f"aggregate+write+commit={pg['aggregate_sql']:.3f}s), "
-              f"{pg['records']} records, peak RSS {pg['peak_mb']:.0f} MB")
+              f"{pg['records']} records, peak RSS {pg['peak_mb']:.0f} MiB")
         if ours is None:
             return
         # the log read feeds only the pattern miner, which the Postgres-only approach does not have
@@ -204,8 +208,8 @@ def _profile(profile: str, pg_server_url: str, work: Path, soak: bool) -> None:
             print("soak: 10 consecutive windows in one process")
             for r in _in_child(_child_windows, str(work / "etl.yaml"), db, wins):
                 print(f"  {r['window']}: {r['seconds']:.3f}s, {r['cpu_s']:.3f}s CPU ({_fmt_stages(r['stages'])}) "
-                      f"RSS {r['rss_mb']:.0f} MB "
-                      f"peak {r['peak_mb']:.0f} MB")
+                      f"RSS {r['rss_mb']:.0f} MiB "
+                      f"peak {r['peak_mb']:.0f} MiB")
     finally:
         _drop_db(pg_server_url, db)
 
