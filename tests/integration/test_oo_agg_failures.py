@@ -19,7 +19,7 @@ from airflow_obs_provider.engine.oo.source import OOReadError, SourceSecrets
 from airflow_obs_provider.engine.oo.storage import Storage, s3_filesystem
 from airflow_obs_provider.engine.window import Window, parse_time
 from airflow_obs_provider.jobs.oo_agg import JOB, run, window_body
-from tests.support.oo_agg_db import dump_tables, ledger, queried_rows, write_config
+from tests.support.oo_agg_db import dump_tables, ledger, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,7 @@ def test_corrupt_parquet_fails_cleanly_and_rerun_heals(local_data: Path, pg_url:
     assert status == "failed" and victim.name in (error or "")
     victim.write_bytes(good)
     assert run(load_config(cfg_path), "corrupt", FAIL_WINDOW, pg_url=pg_url).status == "success"
-    assert queried_rows(dump_tables(pg_url)) == queried_rows(before)
+    assert dump_tables(pg_url) == before
 
 
 def test_missing_object_named_by_file_list_fails_cleanly(local_data: Path, pg_url: str, tmp_path: Path) -> None:
@@ -87,7 +87,7 @@ def test_missing_object_named_by_file_list_fails_cleanly(local_data: Path, pg_ur
     assert _status(pg_url, FAIL_WINDOW, "missing")[0] == "failed"
     saved.rename(victim)
     assert run(load_config(cfg_path), "missing", FAIL_WINDOW, pg_url=pg_url, secrets=secrets).status == "success"
-    assert queried_rows(dump_tables(pg_url)) == queried_rows(before)
+    assert dump_tables(pg_url) == before
 
 
 def test_wrong_s3_secret_fails_cleanly_and_never_leaks(s3_env: dict[str, str], s3_bucket: str, pg_url: str,
@@ -107,7 +107,7 @@ def test_wrong_s3_secret_fails_cleanly_and_never_leaks(s3_env: dict[str, str], s
     status, error = _status(pg_url, FAIL_WINDOW, "s3t")
     assert status == "failed" and bad_secret not in (error or "")
     assert run(load_config(cfg_path), "s3t", FAIL_WINDOW, pg_url=pg_url, secrets=good).status == "success"
-    assert queried_rows(dump_tables(pg_url)) == queried_rows(before)
+    assert dump_tables(pg_url) == before
 
 
 def test_postgres_connection_killed_mid_transaction(local_data: Path, pg_url: str, tmp_path: Path) -> None:
@@ -146,4 +146,4 @@ def test_postgres_connection_killed_mid_transaction(local_data: Path, pg_url: st
     assert dump_tables(pg_url) == before
     assert _status(pg_url, FAIL_WINDOW, "killed")[0] == "failed"
     assert run(load_config(cfg_path), "killed", FAIL_WINDOW, pg_url=pg_url).status == "success"
-    assert queried_rows(dump_tables(pg_url)) == queried_rows(before)
+    assert dump_tables(pg_url) == before

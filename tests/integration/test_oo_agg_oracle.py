@@ -18,7 +18,6 @@ from tests.support.oo_agg_db import (
     dump_tables,
     ledger,
     metric_rows,
-    queried_rows,
     write_config,
 )
 
@@ -111,5 +110,5 @@ def test_rerun_of_the_range_is_byte_identical(ran: str, data_dir: Path) -> None:
     rc = main(["run", "oo-agg", "--config", str(data_dir / "etl.yaml"), "--tenant", "acme",
                "--from", RUN_FROM, "--to", RUN_TO, "--pg-url", ran])
     assert rc == 0
-    assert queried_rows(dump_tables(ran)) == queried_rows(before)
+    assert dump_tables(ran) == before
     assert all(r[3] == 2 for r in ledger(ran))

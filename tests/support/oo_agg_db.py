@@ -30,12 +30,6 @@ def dump_tables(pg_url: str, tables: tuple[str, ...] = DATA_TABLES) -> dict[str,
         conn.close()
 
 
-def queried_rows(dump: dict[str, list[str]]) -> dict[str, list[str]]:
-    """A dump without ``log_miner_state``: every successful closing window re-saves the miner
-    (new ``updated_at`` and compressed bytes), so a healed rerun is compared on the rows users query."""
-    return {t: rows for t, rows in dump.items() if t != "log_miner_state"}
-
-
 def content_by_urn(pg_url: str, tenant: str) -> dict[str, Any]:
     """Table contents without surrogate ids, locator ids or timings (for comparing two databases)."""
     conn = psycopg2.connect(pg_url)

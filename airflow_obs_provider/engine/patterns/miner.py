@@ -116,6 +116,8 @@ class TokenDrain(Drain):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._matchers: dict[int, _Matcher] = {}
+        # cluster ids by template length, built on first need (a restored state fills id_to_cluster)
+        self._by_length: dict[int, list[int]] | None = None
 
     def get_content_as_tokens(self, content: Any) -> list[str]:
         if isinstance(content, str):
@@ -127,6 +129,29 @@ class TokenDrain(Drain):
         if matcher is None or matcher.template is not cluster.log_template_tokens:
             matcher = self._matchers[cluster.cluster_id] = _Matcher(cluster.log_template_tokens)
         return matcher
+
+    def _fitting_template(self, tokens: tuple[str, ...]) -> LogCluster | None:
+        """A cluster whose template already describes ``tokens`` word for word (every constant equal),
+        found outside the prefix tree's route; the most specific one, then the oldest.
+
+        The tree routes by the first words, and its nodes grow as lines arrive: a line mined again
+        (a rerun of a window, a clear, a backfill) can take another route than the first time and
+        miss the cluster that absorbed it, which would then be duplicated on every rerun. Only a
+        template the line fits exactly is taken, so lines that were never alike are not merged."""
+        if self._by_length is None:
+            self._by_length = {}
+            for cid in sorted(self.id_to_cluster):
+                self._by_length.setdefault(len(self.id_to_cluster[cid].log_template_tokens), []).append(cid)
+        best: LogCluster | None = None
+        best_params = len(tokens) + 1
+        for cid in self._by_length.get(len(tokens), ()):
+            cluster = self.id_to_cluster.get(cid)
+            if cluster is None:
+                continue
+            matcher = self._matcher(cluster)
+            if matcher.params < best_params and matcher.constants_of(tokens) == matcher.consts:
+                best, best_params = cluster, matcher.params
+        return best
 
     def fast_match(self, cluster_ids: Sequence[int], tokens: Sequence[str], sim_th: float,
                    include_params: bool) -> LogCluster | None:
@@ -143,12 +168,14 @@ class TokenDrain(Drain):
 
     def add_key(self, tokens: tuple[str, ...]) -> int:
         """Route ``tokens`` to its cluster (a new one when none is similar enough); the cluster id."""
-        cluster = self.tree_search(self.root_node, tokens, self.sim_th, False)
+        cluster = self.tree_search(self.root_node, tokens, self.sim_th, False) or self._fitting_template(tokens)
         if cluster is None:
             self.clusters_counter += 1
             cluster = LogCluster(tokens, self.clusters_counter)
             self.id_to_cluster[cluster.cluster_id] = cluster
             self.add_seq_to_prefix_tree(self.root_node, cluster)
+            if self._by_length is not None:
+                self._by_length.setdefault(len(tokens), []).append(cluster.cluster_id)
             return cluster.cluster_id
         matcher = self._matcher(cluster)
         if matcher.constants_of(tokens) != matcher.consts:  # a constant differs: it becomes a parameter
@@ -319,10 +346,13 @@ class PatternMiner:
         distinct: list[Tokens] = []
         # (no needle holds a digit, so re-normalising a line above leaves its needles, and rules, as they were)
         rules: Iterable[int | None] = secret_rules if secret_rules is not None else repeat(None)
-        for form, form_rules in zip(forms, rules, strict=False):  # unique forms, first-seen order
-            if form in form_to_key:
-                continue
-            masked = apply_masks(form, form_rules)
+        rules_of: dict[str, int | None] = {}
+        for form, form_rules in zip(forms, rules, strict=False):
+            rules_of.setdefault(form, form_rules)
+        # sorted: when forms share a key, the first one gives the key its kinds (how its variables
+        # print), which must not depend on the order the records arrived in
+        for form in sorted(rules_of):
+            masked = apply_masks(form, rules_of[form])
             idx = key_of_masked.get(masked)
             if idx is None:
                 tokens = tokenize(masked, self.config.max_tokens)

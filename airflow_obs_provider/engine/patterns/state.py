@@ -48,8 +48,8 @@ def dump_state(miner: PatternMiner) -> bytes:
         "counter": drain.clusters_counter,
         # cluster sizes are left out: we never use them, and without them re-mining a window the
         # miner has already seen leaves the state byte-identical (no pointless rewrite)
-        "clusters": [[c.cluster_id, list(c.log_template_tokens)] for c in drain.id_to_cluster.values()],
-        "leaves": leaves,
+        "clusters": sorted([c.cluster_id, list(c.log_template_tokens)] for c in drain.id_to_cluster.values()),
+        "leaves": sorted(leaves),
         "families": {
             str(cid): {
                 "glue": [int(g) for g in s.glue],
@@ -57,7 +57,7 @@ def dump_state(miner: PatternMiner) -> bytes:
                 "kinds": [sorted(k) for k in s.kinds],
                 "issued": {fp: list(toks) for fp, toks in s.issued.items()},
                 "ref": [list(s.ref[0]), list(s.ref[1])],
-                "members": None if s.members is None else [list(k) for k in s.members],
+                "members": None if s.members is None else sorted(list(k) for k in s.members),
                 "firm": sorted(s.firm),
             }
             for cid, s in miner._families.items()
@@ -66,7 +66,9 @@ def dump_state(miner: PatternMiner) -> bytes:
         "aliases": miner._aliases,
         "pending_aliases": miner._pending_aliases,
     }
-    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 6)
+    # canonical (sorted keys and lists): the same knowledge gives the same bytes whatever order the
+    # lines arrived in, so a rerun that taught the miner nothing leaves the stored row untouched
+    return zlib.compress(json.dumps(doc, separators=(",", ":"), sort_keys=True).encode(), 6)
 
 
 def load_state(cls: type[PatternMiner], blob: bytes, config: MinerConfig | Mapping[str, Any] | None) -> PatternMiner:
