@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from airflow_obs_provider.engine.db import connect, redact_url, resolve_pg_url, sql_text
+from airflow_obs_provider.engine.db import connect, has_extension, redact_url, resolve_pg_url, sql_text
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,7 @@ def _read_report(conn: Any, url: str) -> BootstrapReport:
 
 
 def _hypertables(cur: Any) -> set[str]:
-    cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
-    if cur.fetchone() is None:
+    if not has_extension(cur, "timescaledb"):
         return set()
     cur.execute("SELECT hypertable_name FROM timescaledb_information.hypertables "
                 "WHERE hypertable_schema = current_schema()")
@@ -123,8 +122,7 @@ def _hypertables(cur: Any) -> set[str]:
 
 
 def _age_graph_ready(cur: Any) -> bool:
-    cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'age'")
-    if cur.fetchone() is None:
+    if not has_extension(cur, "age"):
         return False
     # AGE's catalog belongs to whoever created the extension; other roles may not read it.
     cur.execute("SELECT has_table_privilege('ag_catalog.ag_label', 'SELECT') "
