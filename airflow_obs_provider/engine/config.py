@@ -86,11 +86,9 @@ class EtlConfig:
 
 
 def _job(name: str, raw: Mapping[str, Any], tenant_lookbacks: Mapping[str, Any]) -> JobConfig:
-    merged = {**_JOB_DEFAULTS.get(name, _JOB_DEFAULTS["oo-agg"]), **(raw or {})}
-    if name in tenant_lookbacks:
-        merged.setdefault("initial_lookback", tenant_lookbacks[name])
-        if "initial_lookback" not in (raw or {}):
-            merged["initial_lookback"] = tenant_lookbacks[name]
+    # precedence: the job's own keys, then a top-level/tenants-level initial_lookback, then defaults
+    lookback = {"initial_lookback": tenant_lookbacks[name]} if name in tenant_lookbacks else {}
+    merged = {**_JOB_DEFAULTS.get(name, _JOB_DEFAULTS["oo-agg"]), **lookback, **(raw or {})}
     known = {"interval", "align", "delay", "initial_lookback", "max_active_runs", "failure_threshold", "concurrency"}
     try:
         return JobConfig(

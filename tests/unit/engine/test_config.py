@@ -47,6 +47,28 @@ start_date: "2026-01-01T00:00:00+01:00"
     assert cfg.start_date == datetime(2025, 12, 31, 23, tzinfo=UTC)
 
 
+def test_initial_lookback_precedence_job_then_top_level_then_default() -> None:
+    # the origin brief's shape (tenants: {list, initial_lookback}) and a top-level map both work;
+    # a job's own initial_lookback wins over either, and the top-level map over the tenants-level one
+    cfg = load_config_text("""
+tenants:
+  initial_lookback: {oo-agg: 3h, topo-iac: 5h}
+  list:
+    - code: t1
+      source: {kind: local, path: data}
+initial_lookback: {topo-iac: 6h}
+jobs:
+  age-refresh: {initial_lookback: 2h}
+""")
+    assert [t.code for t in cfg.tenants] == ["t1"]
+    assert cfg.job("oo-agg").initial_lookback == timedelta(hours=3)
+    assert cfg.job("topo-iac").initial_lookback == timedelta(hours=6)
+    assert cfg.job("age-refresh").initial_lookback == timedelta(hours=2)
+    assert cfg.job("topo-ansible").initial_lookback == timedelta(hours=168)
+    over = load_config_text(MINIMAL + "initial_lookback: {oo-agg: 3h}\njobs:\n  oo-agg: {initial_lookback: 30m}\n")
+    assert over.job("oo-agg").initial_lookback == timedelta(minutes=30)
+
+
 def test_relative_paths_resolve_beside_the_file(tmp_path: Path) -> None:
     f = tmp_path / "etl.yaml"
     f.write_text(MINIMAL)
