@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from airflow_obs_provider.engine.config import JOB_NAMES, ConfigError, EtlConfig, JobConfig, parse_config
+from airflow_obs_provider.engine.config import ConfigError, EtlConfig, JobConfig, parse_config
 from airflow_obs_provider.engine.window import floor_time
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,8 @@ def schedule_settings(dags_dir: Path | None = None, *, now: datetime | None = No
             # A broken file must not break parsing of every DAG: the tasks report it clearly at run time.
             log.warning("obs-etl: schedule settings from %s unusable (%s); using defaults", path, exc)
             cfg = None
+    # parse_config fills in every job of JOB_NAMES, so either source has them all.
     jobs = dict(cfg.jobs) if cfg is not None else _default_jobs()
-    for name in JOB_NAMES:
-        jobs.setdefault(name, _default_jobs()[name])
     moment = now or datetime.now(UTC)
     start = cfg.start_date if cfg is not None and cfg.start_date else floor_time(moment - _DEFAULT_START_BACK,
                                                                               timedelta(days=1))
@@ -105,8 +104,3 @@ def schedule_settings(dags_dir: Path | None = None, *, now: datetime | None = No
     airflow_block = raw.get("airflow") if isinstance(raw.get("airflow"), dict) else {}
     connections = {k: str(v) for k, v in (airflow_block or {}).items() if k.endswith("_conn_id") and v}
     return ScheduleSettings(jobs=jobs, start_date=start, end_date=end, config_file=path, connections=connections)
-
-
-def aligned_start(start: datetime, job: JobConfig) -> datetime:
-    """The DAG start date floored to the job's alignment, so windows fall on aligned boundaries."""
-    return floor_time(start, job.align)

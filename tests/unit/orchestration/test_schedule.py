@@ -73,6 +73,9 @@ def test_a_file_without_tenants_still_shapes_the_schedule(tmp_path: Path, monkey
     s = schedule_settings(None)
     assert s.start_date == datetime(2026, 2, 1, tzinfo=UTC)
     assert s.job("oo-agg").delay == timedelta(seconds=90)
+    # Jobs the file leaves out keep their defaults.
+    assert s.job("age-refresh").interval == timedelta(minutes=5)
+    assert s.job("topo-ansible").interval == timedelta(hours=1)
 
 
 def test_a_broken_file_falls_back_to_defaults_instead_of_breaking_parsing(
