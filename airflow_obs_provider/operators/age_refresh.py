@@ -15,6 +15,7 @@ from airflow_obs_provider.operators.base import (
     run_info_from_context,
     window_from_context,
 )
+from airflow_obs_provider.orchestration.schedule import DEFAULT_POSTGRES_CONN_ID
 from airflow_obs_provider.version_compat import BaseOperator
 
 
@@ -39,7 +40,7 @@ class AgeRefreshOperator(BaseOperator):
         self,
         *,
         tenant: str,
-        postgres_conn_id: str = "obs_postgres",
+        postgres_conn_id: str = DEFAULT_POSTGRES_CONN_ID,
         active_window: timedelta | str = DEFAULT_ACTIVE_WINDOW,
         **kwargs: Any,
     ) -> None:

@@ -14,11 +14,11 @@ from typing import Any
 from airflow_obs_provider.engine.config import EtlConfig, load_config, load_config_text
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult
 from airflow_obs_provider.engine.window import Window
+from airflow_obs_provider.orchestration.schedule import CONFIG_ENV as DEFAULT_CONFIG_ENV
 from airflow_obs_provider.version_compat import Stats, Variable
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONFIG_ENV = "OBS_ETL_CONFIG"
 DEFAULT_CONFIG_VARIABLE = "obs_etl_config"
 STATS_PREFIX = "obs_etl"
 

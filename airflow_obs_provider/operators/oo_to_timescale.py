@@ -16,6 +16,7 @@ from airflow_obs_provider.operators.base import (
     window_from_context,
 )
 from airflow_obs_provider.operators.secrets import source_secrets
+from airflow_obs_provider.orchestration.schedule import DEFAULT_POSTGRES_CONN_ID
 from airflow_obs_provider.version_compat import BaseOperator
 
 
@@ -42,7 +43,7 @@ class OOToTimescaleOperator(BaseOperator):
         tenant: str,
         config_path: str | None = None,
         config_variable: str | None = None,
-        postgres_conn_id: str = "obs_postgres",
+        postgres_conn_id: str = DEFAULT_POSTGRES_CONN_ID,
         aws_conn_id: str | None = None,
         oo_conn_id: str | None = None,
         file_list_conn_id: str | None = None,

@@ -13,6 +13,7 @@ from airflow_obs_provider.operators.base import (
     run_info_from_context,
     window_from_context,
 )
+from airflow_obs_provider.orchestration.schedule import DEFAULT_POSTGRES_CONN_ID
 from airflow_obs_provider.version_compat import BaseOperator
 
 _JOBS = {"terraform": "topo-iac", "ansible": "topo-ansible"}
@@ -44,7 +45,7 @@ class TopologyDiffOperator(BaseOperator):
         tenant: str,
         config_path: str | None = None,
         config_variable: str | None = None,
-        postgres_conn_id: str = "obs_postgres",
+        postgres_conn_id: str = DEFAULT_POSTGRES_CONN_ID,
         aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
