@@ -28,8 +28,9 @@ from psycopg2.extras import execute_values
 from airflow_obs_provider.bench.scratch import scratch_database
 from airflow_obs_provider.engine.age_graph import (
     active_window_ending,
-    covered_seconds,
     prepare_age_session,
+    refresh_params,
+    require_refresh_schema,
     sql_sections,
 )
 from airflow_obs_provider.engine.db import connect, ensure_tenant
@@ -163,17 +164,15 @@ def bench_naive(pg_url: str, times: list[datetime], sample: int | None = None) -
     try:
         cur = conn.cursor()
         tenant_id = ensure_tenant(cur, TENANT)
-        cur.execute(sql_sections()["schema"])  # active_call_edge holds the truth both approaches start from
+        require_refresh_schema(cur)  # active_call_edge holds the truth both approaches start from
         prepare_age_session(cur)  # Cypher's rewritten SQL names ag_catalog operators unqualified
         for statement in (_NAIVE_MERGE, _NAIVE_SET, _NAIVE_DELETE, _NAIVE_ORPHANS, _READ_GRAPH):
             cur.execute(statement)  # prepared statements outlive transactions
         conn.commit()
         for at in times:
             t0 = time.perf_counter()
-            window = active_window_ending(at)
             prepare_age_session(cur)
-            params = {"tenant_id": tenant_id, "tenant_key": str(tenant_id), "window_from": window.start,
-                      "window_to": window.end, "covered_seconds": covered_seconds(window)}
+            params = refresh_params(tenant_id, active_window_ending(at))
             cur.execute(sql_sections()["relational_sync"], params)  # the same truth, then the slow part
             cur.execute("SELECT src_urn, dst_urn, calls, rps, err_rate, p95, "
                         "to_char(last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "

@@ -121,6 +121,12 @@ def require_refresh_schema(cur: Any) -> None:
                            "(sql/bootstrap.sql) on this database first")
 
 
+def refresh_params(tenant_id: int, window: Window) -> dict[str, Any]:
+    """The parameters the refresh statements share (AGE props hold the tenant id as text, hence tenant_key)."""
+    return {"tenant_id": tenant_id, "tenant_key": str(tenant_id), "window_from": window.start,
+            "window_to": window.end, "covered_seconds": covered_seconds(window)}
+
+
 def refresh_active_graph(tx: WindowTx) -> None:
     """Ledger body: make the graph and ``active_call_edge`` hold exactly the window's active edges."""
     cur, q = tx.cur, sql_sections()
@@ -131,8 +137,7 @@ def refresh_active_graph(tx: WindowTx) -> None:
         prepare_age_session(cur)
     require_refresh_schema(cur)
 
-    params = {"tenant_id": tx.tenant_id, "tenant_key": str(tx.tenant_id), "window_from": window.start,
-              "window_to": window.end, "covered_seconds": covered_seconds(window)}
+    params = refresh_params(tx.tenant_id, window)
     cur.execute(q["lock_tenant"], params)
     cur.execute(q["applied_at"], params)
     row = cur.fetchone()

@@ -7,8 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from airflow_obs_provider.bench import age_refresh as age_refresh_bench
 from airflow_obs_provider.engine import age_graph
-from airflow_obs_provider.engine.age_graph import active_window_ending, covered_seconds, sql_sections
+from airflow_obs_provider.engine.age_graph import (
+    active_window_ending,
+    covered_seconds,
+    refresh_params,
+    sql_sections,
+)
 from airflow_obs_provider.engine.window import Window, WindowError
 
 T = datetime(2024, 5, 1, 12, 10, tzinfo=UTC)
@@ -21,6 +27,24 @@ def test_sql_sections_cover_every_statement_the_refresh_runs() -> None:
     assert used, "the module should name its statements"
     assert used <= set(sections), f"missing sections: {used - set(sections)}"
     assert all(text for text in sections.values())
+
+
+def test_sql_sections_cover_every_statement_the_age_refresh_bench_runs() -> None:
+    source = open(age_refresh_bench.__file__).read()
+    used = set(re.findall(r'sql_sections\(\)\["(\w+)"\]', source))
+    assert used, "the bench should name the statements it shares with the job"
+    assert used <= set(sql_sections()), f"missing sections: {used - set(sql_sections())}"
+
+
+def test_refresh_params_name_every_window_parameter_of_the_sql() -> None:
+    window = active_window_ending(T)
+    params = refresh_params(42, window)
+    assert params == {"tenant_id": 42, "tenant_key": "42", "window_from": window.start, "window_to": T,
+                      "covered_seconds": 600.0}
+    # every placeholder of the statements run with these params alone is supplied
+    for name in ("lock_tenant", "applied_at", "relational_sync", "graph_insert_vertices", "graph_sync_edges",
+                 "graph_delete_vertices"):
+        assert set(re.findall(r"%\((\w+)\)s", sql_sections()[name])) <= set(params), name
 
 
 def test_sql_sections_take_user_data_only_as_parameters() -> None:
