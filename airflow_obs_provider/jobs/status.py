@@ -62,17 +62,14 @@ class JobTenantStatus:
 _SUMMARY = """
 SELECT r.job, t.code,
        max(r.window_to) FILTER (WHERE r.status = 'success') AS latest_to,
+       (array_agg(r.window_from ORDER BY r.window_to DESC, r.window_from DESC)
+          FILTER (WHERE r.status = 'success'))[1] AS latest_from,
        count(*) FILTER (WHERE r.status = 'success' AND r.window_to > %(since)s) AS ok_recent,
        count(*) FILTER (WHERE r.status = 'failed' AND r.window_to > %(since)s) AS failed_recent,
        count(*) FILTER (WHERE r.status = 'skipped' AND r.window_to > %(since)s) AS skipped_recent,
        count(*) FILTER (WHERE r.status = 'running') AS running
 FROM etl_job_run r JOIN dim_tenant t ON t.id = r.tenant_id
 GROUP BY r.job, t.code ORDER BY r.job, t.code
-"""
-
-_LATEST_FROM = """
-SELECT max(r.window_from) FROM etl_job_run r JOIN dim_tenant t ON t.id = r.tenant_id
-WHERE r.job = %s AND t.code = %s AND r.status = 'success' AND r.window_to = %s
 """
 
 _PROBLEMS = """
@@ -106,15 +103,11 @@ def collect_status(pg_url: str | None = None, *, now: datetime | None = None) ->
                 raise RuntimeError("no etl_job_run table in this database: run obs-etl bootstrap first")
             cur.execute(_SUMMARY, {"since": since})
             rows: dict[tuple[str, str], JobTenantStatus] = {}
-            for job, tenant, latest_to, ok, failed, skipped, running in cur.fetchall():
+            for job, tenant, latest_to, latest_from, ok, failed, skipped, running in cur.fetchall():
                 rows[(job, tenant)] = JobTenantStatus(
-                    job=job, tenant=tenant, latest_from=None, latest_to=latest_to,
+                    job=job, tenant=tenant, latest_from=latest_from, latest_to=latest_to,
                     lag=(moment - latest_to) if latest_to else None, expected_lag=expected.get(job),
                     successes_24h=ok, failed_24h=failed, skipped_24h=skipped, running=running)
-            for (job, tenant), status in rows.items():
-                if status.latest_to is not None:
-                    cur.execute(_LATEST_FROM, (job, tenant, status.latest_to))
-                    status.latest_from = cur.fetchone()[0]
             cur.execute(_PROBLEMS, {"since": since})
             for job, tenant, w_from, w_to, status_text, attempts, text in cur.fetchall():
                 entry = rows.get((job, tenant))
