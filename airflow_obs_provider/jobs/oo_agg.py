@@ -131,9 +131,9 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
         buckets = closed_buckets(window.start_us, window.end_us)
         trace_streams: list[tuple[str, pa.Table]] = []
         if buckets:
-            t_from, t_to = calls_read_range(*buckets, opts.trace_slack_us)
-            trace_streams = _read_all(source, "traces", t_from, t_to, locators, span_columns(mapping))
-            ranges += [("traces", t_from, t_to), ("logs", *buckets)]
+            trace_range = calls_read_range(*buckets, opts.trace_slack_us)
+            trace_streams = _read_all(source, "traces", *trace_range, locators, span_columns(mapping))
+            ranges += [("traces", *trace_range), ("logs", *buckets)]
         stages["read"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -160,11 +160,10 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
             written = replace_facts(tx.cur, tx.tenant_id, METRIC_1M, metrics.rows, window.start_us, window.end_us,
                                     (m_from, m_to))
             call_rows = pattern_rows = 0
-            if buckets and calls is not None:
-                call_rows = replace_facts(tx.cur, tx.tenant_id, SERVICE_CALL_5M, calls.rows, *buckets,
-                                          calls_read_range(*buckets, opts.trace_slack_us))
+            if buckets and calls is not None:  # calls is set exactly when buckets is (mypy needs both)
+                call_rows = replace_facts(tx.cur, tx.tenant_id, SERVICE_CALL_5M, calls.rows, *buckets, trace_range)
             stages["write"] = time.perf_counter() - t
-            if buckets and calls is not None:
+            if buckets:
                 t = time.perf_counter()
                 pattern_rows = _log_patterns().write_window_patterns(tx, log_streams, *buckets, mapping=mapping,
                                                                      config=tcfg.patterns, con=con)

@@ -160,7 +160,6 @@ SELECT urn, min(ts) AS first_us, max(ts) AS last_us, max(svc) AS svc FROM (
 class CallResult:
     rows: pa.Table  # CALL_ROW_SCHEMA
     resources: list[SeenResource]
-    spans_read: int
 
 
 def read_range(bucket_start_us: int, bucket_end_us: int, slack_us: int = DEFAULT_SLACK_US) -> tuple[int, int]:
@@ -205,7 +204,7 @@ def aggregate_calls(
 ) -> CallResult:
     """Edges of the buckets in ``[bucket_start, bucket_end)`` from spans of :func:`read_range`."""
     if not streams:
-        return CallResult(CALL_ROW_SCHEMA.empty_table(), [], 0)
+        return CallResult(CALL_ROW_SCHEMA.empty_table(), [])
     con = con or connect_duckdb()
     stream_union_view(con, "spans", [table for _, table in streams], input_columns(mapping))
     sql = _EDGES_SQL.format(svc=quote_ident(mapping.service_column), kind=_KIND_SQL, peer=_peer_urn_sql())
@@ -219,5 +218,4 @@ def aggregate_calls(
         labels = {mapping.service_column: r["svc"]} if r["svc"] is not None else {}
         resources.append(SeenResource(r["urn"], _resource_type(r["urn"]), int(r["first_us"]), int(r["last_us"]),
                                       labels))
-    spans = sum(t.num_rows for _, t in streams)
-    return CallResult(rows, resources, spans)
+    return CallResult(rows, resources)

@@ -98,7 +98,6 @@ def classify_stream(name: str, flags: StreamFlags) -> str:
 class MetricResult:
     rows: pa.Table  # METRIC_ROW_SCHEMA
     resources: list[SeenResource]
-    points_in_window: int
 
 
 _FLAGS_SQL = """
@@ -218,9 +217,9 @@ def aggregate_metrics(
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> MetricResult:
     """Aggregate metric ``streams`` (name, points over :func:`read_range`) into ``metric_1m`` rows."""
-    con = con or connect_duckdb()
     if not streams:
-        return MetricResult(METRIC_ROW_SCHEMA.empty_table(), [], 0)
+        return MetricResult(METRIC_ROW_SCHEMA.empty_table(), [])
+    con = con or connect_duckdb()
     stream_union_view(con, "metric_points", [table for _, table in streams], input_columns(mapping))
     # the URN expressions are built from quoted column names and escaped literals (urn.py)
     con.execute(
@@ -251,8 +250,4 @@ def aggregate_metrics(
         SeenResource(r["urn"], r["type"], int(r["first_us"]), int(r["last_us"]), labels_from_row(r, mapping.columns))
         for r in res_table.to_pylist()
     ]
-    points = con.execute(
-        "SELECT count(*) FROM metric_points WHERE _timestamp >= $start AND _timestamp < $end "
-        "AND value IS NOT NULL AND NOT isnan(value)", {"start": window.start_us, "end": window.end_us}
-    ).fetchall()
-    return MetricResult(rows, resources, int(points[0][0]))
+    return MetricResult(rows, resources)
