@@ -1,14 +1,13 @@
 """``log_pattern_5m`` and ``log_pattern``: the window-level log mining the ``oo-agg`` job calls.
 
-Inside the job's single window transaction:
+Inside the job's single window transaction, :func:`write_window_patterns`:
 
-1. :func:`prepare_logs` reads the log streams of the closed 5-minute buckets into one table
-   (``_timestamp``, ``resource_urn``, ``message``, ``severity``, ``stream``) and the resources seen;
-2. :func:`mine_log_window` takes the tenant's miner lock, loads the miner state, mines the
-   window's messages, counts per (bucket, resource, fingerprint), applies the pattern cap and
-   saves the state;
-3. :func:`write_log_patterns` replaces the buckets' ``log_pattern_5m`` rows (delete + insert),
-   upserts ``log_pattern`` and records aliases.
+1. selects the records of the closed 5-minute buckets from every log stream (``_timestamp``,
+   resource URN, message, ``severity``, ``stream``) and upserts the resources seen;
+2. takes the tenant's miner lock, loads the miner state, mines the window's messages, counts per
+   (bucket, resource, fingerprint), applies the pattern cap and saves the state;
+3. replaces the buckets' ``log_pattern_5m`` rows (delete + insert), upserts ``log_pattern`` and
+   records aliases (:func:`write_log_patterns`).
 
 Invariants: every record whose ``_timestamp`` falls in a bucket is counted exactly once, so the
 sum of ``count`` over a bucket and resource equals its number of log records (lines beyond
@@ -51,7 +50,6 @@ from airflow_obs_provider.engine.aggregate.resources import (
 )
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 from airflow_obs_provider.engine.masking import mask_text, needle_rules_sql
-from airflow_obs_provider.engine.oo.schema import ensure_columns
 from airflow_obs_provider.engine.patterns.config import MinerConfig
 from airflow_obs_provider.engine.patterns.fingerprint import OTHER_TEMPLATE
 from airflow_obs_provider.engine.patterns.severity import (
@@ -71,16 +69,17 @@ from airflow_obs_provider.engine.patterns.store import (
     upsert_patterns,
 )
 from airflow_obs_provider.engine.window import Window, from_us, split_range
+from airflow_obs_provider.engine.writer import upsert_resources
 
 log = logging.getLogger(__name__)
 
 BUCKET = timedelta(minutes=5)
 BUCKET_US = 300_000_000
-REQUIRED_COLUMNS = ("_timestamp", "resource_urn", "message")
 MESSAGE_COLUMNS = ("body", "message", "msg", "log")  # OO log body, then common JSON keys
 SAMPLE_MAX_CHARS = 2000
-_LOG_SCHEMA = {"_timestamp": pa.int64(), "resource_urn": pa.string(), "message": pa.string(),
-               "severity": pa.string(), "stream": pa.string()}
+# what the miner reads from ``log_sel``: stands in for it when the window has no log stream
+_EMPTY_LOG_SEL = pa.schema([("_timestamp", pa.int64()), ("resource_urn", pa.string()), ("message", pa.string()),
+                            ("severity", pa.string()), ("stream", pa.string())])
 
 
 @dataclass
@@ -103,9 +102,9 @@ def input_columns(mapping: UrnMapping) -> dict[str, str]:
             **{c: "VARCHAR" for c in mapping.columns}}
 
 
-def _select_logs(con: duckdb.DuckDBPyConnection, streams: Sequence[tuple[str, pa.Table]], from_us: int,
-                 to_us: int, mapping: UrnMapping) -> list[SeenResource]:
-    """Create view ``log_sel`` over the records in ``[from_us, to_us)`` of every log stream, with the
+def _select_logs(con: duckdb.DuckDBPyConnection, streams: Sequence[tuple[str, pa.Table]], start_us: int,
+                 end_us: int, mapping: UrnMapping) -> list[SeenResource]:
+    """Create view ``log_sel`` over the records in ``[start_us, end_us)`` of every log stream, with the
     resource URN (the tenant's URN mapping) and the message (``body``, else ``message``/``msg``/``log``);
     return the resources seen. A view, not a table: the Arrow data is scanned in place, never copied."""
     stream_union_view(con, "log_rows", [table for _, table in streams], input_columns(mapping))
@@ -119,7 +118,7 @@ def _select_logs(con: duckdb.DuckDBPyConnection, streams: Sequence[tuple[str, pa
         f"{mapping.type_sql()} AS resource_type, {message} AS message, severity, s.stream"
         f"{', ' + labels if labels else ''} "
         "FROM log_rows r JOIN log_streams s USING (stream_idx) "
-        f"WHERE _timestamp >= {int(from_us)} AND _timestamp < {int(to_us)}")
+        f"WHERE _timestamp >= {int(start_us)} AND _timestamp < {int(end_us)}")
     label_sql = single_value_labels_sql(mapping.columns, quote_ident)
     res = con.sql(f"SELECT resource_urn AS urn, min(resource_type) AS type, min(_timestamp) AS first_us, "  # noqa: S608
                   f"max(_timestamp) AS last_us, {label_sql} FROM log_sel GROUP BY resource_urn "
@@ -127,43 +126,6 @@ def _select_logs(con: duckdb.DuckDBPyConnection, streams: Sequence[tuple[str, pa
     resources = [SeenResource(r["urn"], r["type"], int(r["first_us"]), int(r["last_us"]),
                               labels_from_row(r, mapping.columns)) for r in res.to_pylist()]
     return merge_resources(resources)
-
-
-def prepare_logs(streams: Sequence[tuple[str, pa.Table]], from_us: int, to_us: int,
-                 mapping: UrnMapping) -> tuple[pa.Table, list[SeenResource]]:
-    """One table of the records in ``[from_us, to_us)`` of every log stream (``_timestamp``,
-    ``resource_urn``, ``message``, ``severity``, ``stream``), and the resources seen."""
-    if not streams:
-        return pa.table({name: pa.array([], t) for name, t in _LOG_SCHEMA.items()}), []
-    con = connect_duckdb()
-    try:
-        resources = _select_logs(con, streams, from_us, to_us, mapping)
-        table = con.sql("SELECT _timestamp, resource_urn, message, severity, stream FROM log_sel "
-                        "ORDER BY _timestamp, resource_urn, stream").to_arrow_table()
-    finally:
-        con.close()
-    return table.cast(pa.schema(list(_LOG_SCHEMA.items()))), resources
-
-
-def mine_log_window(cur: Any, tenant_id: int, logs: pa.Table, buckets: Sequence[Window],
-                    tenant_overrides: Mapping[str, Any] | MinerConfig | None = None) -> LogPatternRows:
-    """Mine one window's log records for ``tenant_id`` (call inside the window transaction).
-
-    ``logs`` has ``_timestamp`` (int64 µs), ``resource_urn``, ``message`` (may be null) and
-    optionally ``severity`` (text or a number) and ``stream``; records outside ``buckets`` are
-    ignored. Takes the tenant's miner lock and saves the miner state before returning."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in logs.column_names]
-    if missing:
-        raise ValueError(f"log pattern input lacks column(s) {missing}; it has {logs.column_names}")
-    config = MinerConfig.from_overrides(tenant_overrides)
-    if not buckets:
-        return LogPatternRows({}, [], {}, 0, config.version)
-    con = connect_duckdb()
-    try:
-        con.register("log_input", ensure_columns(logs, {"severity": pa.string(), "stream": pa.string()}))
-        return _mine(cur, tenant_id, con, "log_input", buckets, config)
-    finally:
-        con.close()
 
 
 def _collapse(con: duckdb.DuckDBPyConnection, source: str, buckets: Sequence[Window]) -> None:
@@ -257,7 +219,7 @@ def _mine(cur: Any, tenant_id: int, con: duckdb.DuckDBPyConnection, source: str,
     # one pass over the (bucket, resource, pattern) groups gives the counts, each pattern's
     # worst level and time range, and each resource's time range
     counts: dict[tuple[int, str, str], list[Any]] = {}
-    per_fp: dict[str, list[Any]] = {}  # fp -> [severity, first_us, last_us, sample message, sample ts]
+    per_fp: dict[str, list[Any]] = {}  # fp -> [severity, first_us, last_us, sample message]
     resources: dict[str, tuple[int, int]] = {}
     for bucket, urn, fp, n, n_error, stream, rank, first, last in con.execute(
             "SELECT bucket, urn, fp, CAST(sum(n) AS BIGINT), "
@@ -268,14 +230,14 @@ def _mine(cur: Any, tenant_id: int, con: duckdb.DuckDBPyConnection, source: str,
         level = LEVELS[rank - 1] if rank else None
         info = per_fp.get(fp)
         if info is None:
-            per_fp[fp] = [level, first, last, None, first]
+            per_fp[fp] = [level, first, last, None]
         else:
             info[0] = most_severe(info[0], level)
             info[1], info[2] = min(info[1], first), max(info[2], last)
         seen = resources.get(urn)
         resources[urn] = (first, last) if seen is None else (min(seen[0], first), max(seen[1], last))
     for fp, sample in _samples(con, source, buckets, {fp: info[1] for fp, info in per_fp.items()}).items():
-        per_fp[fp][3] = sample  # its timestamp, per_fp[fp][4], is the pattern's first_us already
+        per_fp[fp][3] = sample
     records = sum(row[0] for row in counts.values())
 
     overflow = _apply_cap(counts, per_fp, miner.other, config.max_patterns_per_resource)
@@ -311,7 +273,7 @@ def _apply_cap(counts: dict[tuple[int, str, str], list[Any]], per_fp: dict[str, 
             if row[2] is not None and (target[2] is None or row[2] < target[2]):
                 target[2] = row[2]
             src = per_fp[key[2]]
-            info = per_fp.setdefault(other, [src[0], src[1], src[2], OTHER_TEMPLATE, src[1]])
+            info = per_fp.setdefault(other, [src[0], src[1], src[2], OTHER_TEMPLATE])
             info[0] = most_severe(info[0], src[0])
             info[1], info[2] = min(info[1], src[1]), max(info[2], src[2])
     used = {k[2] for k in counts}
@@ -372,13 +334,11 @@ def write_window_patterns(tx: Any, logs: Sequence[tuple[str, pa.Table]], bucket_
     own = con is None
     con = con or connect_duckdb()
     try:
-        resources = _select_logs(con, logs, bucket_from_us, bucket_to_us, mapping) if logs else []
-        if resources:
-            from airflow_obs_provider.engine.writer import upsert_resources
-
+        if logs:
+            resources = _select_logs(con, logs, bucket_from_us, bucket_to_us, mapping)
             upsert_resources(tx.cur, tx.tenant_id, resources)  # before the miner lock (see store.lock_miner)
-        if not logs:
-            con.register("log_sel", pa.table({name: pa.array([], t) for name, t in _LOG_SCHEMA.items()}))
+        else:
+            con.register("log_sel", _EMPTY_LOG_SEL.empty_table())
         result = _mine(tx.cur, tx.tenant_id, con, "log_sel", buckets, cfg)
     finally:
         if own:
