@@ -118,12 +118,10 @@ def collect_status(pg_url: str | None = None, *, now: datetime | None = None) ->
                         entry.failures.append(Problem(w_from, w_to, status_text, attempts, _first_line(text)))
                 else:
                     entry.skip_reasons[text.split(" (")[0] or "no reason recorded"] += 1
-            cur.execute("SELECT to_regclass('etl_circuit_breaker') IS NOT NULL")
-            if cur.fetchone()[0]:
-                cur.execute(_BREAKERS)
-                for job, tenant, opened_at in cur.fetchall():
-                    if (job, tenant) in rows:
-                        rows[(job, tenant)].circuit_open_since = opened_at
+            cur.execute(_BREAKERS)  # bootstrap creates etl_circuit_breaker together with etl_job_run
+            for job, tenant, opened_at in cur.fetchall():
+                if (job, tenant) in rows:
+                    rows[(job, tenant)].circuit_open_since = opened_at
     finally:
         conn.close()
     return list(rows.values())

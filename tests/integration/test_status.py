@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import psycopg2
 import pytest
 
+from airflow_obs_provider.engine.bootstrap import bootstrap
 from airflow_obs_provider.engine.ledger import WindowTx, run_window
 from airflow_obs_provider.engine.window import Window, floor_time
 from airflow_obs_provider.jobs.status import collect_status, format_duration, format_status
+from tests.support.databases import create_database, drop_database
 
 pytestmark = pytest.mark.integration
 
@@ -90,3 +94,35 @@ def test_durations_read_naturally() -> None:
     assert format_duration(timedelta(hours=2, minutes=5)) == "2h05m"
     assert format_duration(timedelta(days=3, hours=1)) == "3d01h"
     assert format_duration(None) == "-"
+
+
+@pytest.fixture(scope="module")
+def breaker_url(pg_server_url: str) -> Iterator[str]:
+    """A second ledger: one tenant whose breaker is open, two successes ending at the same time."""
+    url = create_database(pg_server_url, "t_status_breaker")
+    bootstrap(url)
+    run_window("age-refresh", "initech", w(20, width=10), lambda tx: None, pg_url=url)
+    run_window("age-refresh", "initech", w(15, width=5), lambda tx: None, pg_url=url)
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO etl_circuit_breaker (job, tenant_id, config_hash, opened_at) "
+                    "SELECT 'age-refresh', id, 'h', %s FROM dim_tenant WHERE code = 'initech'", (NOW - 3 * MINUTE,))
+    conn.close()
+    yield url
+    drop_database(pg_server_url, url)
+
+
+def test_open_circuit_breaker_is_reported_with_its_time(breaker_url: str) -> None:
+    now = NOW + timedelta(seconds=30)
+    (status,) = collect_status(breaker_url, now=now)
+    assert (status.job, status.tenant) == ("age-refresh", "initech")
+    assert status.circuit_open_since == NOW - 3 * MINUTE
+    assert status.state == "CIRCUIT OPEN"
+    text = "\n".join(format_status([status], now=now))
+    assert f"circuit open since {NOW - 3 * MINUTE:%Y-%m-%d %H:%M:%S}" in text
+
+
+def test_latest_window_of_equal_ends_is_the_one_starting_last(breaker_url: str) -> None:
+    (status,) = collect_status(breaker_url, now=NOW)
+    assert status.latest_to == w(10).start  # both windows end 10 minutes ago
+    assert status.latest_from == w(15).start
+    assert status.successes_24h == 2
