@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from airflow_obs_provider.engine.oo.layout import file_list_stream, hour_bounds_us
+from airflow_obs_provider.engine.oo.layout import file_list_stream, hour_bounds_us, hour_prefix
 from airflow_obs_provider.engine.oo.source import SourceSecrets
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import floor_time, from_us, parse_time, to_us
@@ -550,7 +550,7 @@ class Writer:
                 "original_size": str(table.nbytes)}
         table = table.replace_schema_metadata(meta)
         name = _file_id(self.seed, write_us, stream_type, stream, hour.isoformat(), partition, *id_parts)
-        key = f"files/{self.org}/{stream_type}/{stream}/{hour.strftime('%Y/%m/%d/%H')}/{partition}{name}"
+        key = f"{hour_prefix(self.org, stream_type, stream, hour)}{partition}{name}"
         size = self.storage.write_parquet(key, table, ROW_GROUP)
         rec = FileRecord(key, lo, hi, table.num_rows, table.nbytes, size)
         self.files.append(rec)
@@ -595,7 +595,7 @@ def write_file_list(url: str, org: str, files: Sequence[FileRecord]) -> None:
     import sqlite3
 
     from airflow_obs_provider.engine.db import connect
-    from airflow_obs_provider.engine.oo.file_list import _sqlite_path
+    from airflow_obs_provider.engine.oo.file_list import sqlite_path
 
     rows = []
     now_us = to_us(parse_time("2026-01-01T00:00:00Z"))  # fixed: the output stays deterministic
@@ -613,7 +613,7 @@ def write_file_list(url: str, org: str, files: Sequence[FileRecord]) -> None:
               " original_size, compressed_size, index_size, updated_at) VALUES ({p}) ON CONFLICT (stream, date, file)"
               " DO UPDATE SET deleted = excluded.deleted, min_ts = excluded.min_ts, max_ts = excluded.max_ts,"
               " records = excluded.records")
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None:
         with sqlite3.connect(path) as lite:
             lite.execute(ddl)

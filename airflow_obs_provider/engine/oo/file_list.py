@@ -31,7 +31,7 @@ class FileEntry:
     records: int
 
 
-def _sqlite_path(url: str) -> str | None:
+def sqlite_path(url: str) -> str | None:
     if url.startswith("sqlite:///"):
         return url[len("sqlite:///"):] if url.startswith("sqlite:////") else url[len("sqlite://"):]
     return None
@@ -40,7 +40,7 @@ def _sqlite_path(url: str) -> str | None:
 def _query(url: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     from airflow_obs_provider.engine.db import DatabaseError, connect, redact_url
 
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     try:
         if path is not None:
             with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as lite:
