@@ -12,14 +12,10 @@ from __future__ import annotations
 import argparse
 import random
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
-from psycopg2 import sql
-
-from airflow_obs_provider.engine.bootstrap import bootstrap
-from airflow_obs_provider.engine.db import connect, ensure_tenant, redact_url, resolve_pg_url
+from airflow_obs_provider.bench.scratch import scratch_database
+from airflow_obs_provider.engine.db import connect, ensure_tenant, redact_url
 from airflow_obs_provider.engine.topology.diff import DiffResult, apply_observation
 from airflow_obs_provider.engine.topology.model import Topology
 
@@ -67,18 +63,11 @@ def _timed_apply(pg_url: str, tenant_id: int, topo: Topology, at: datetime) -> t
         conn.close()
 
 
-def bench(pg_url: str, edges: int, churn: float = 0.01, seed: int = 7) -> list[str]:
+def bench(pg_url: str | None, edges: int, churn: float = 0.01, seed: int = 7) -> list[str]:
     """Run the benchmark in a scratch database on ``pg_url``'s server; returns the printed lines."""
-    server = resolve_pg_url(pg_url)
-    name = f"obs_bench_topo_{uuid.uuid4().hex[:8]}"
-    scratch = urlunsplit(urlsplit(server)._replace(path="/" + name))
-    admin = connect(server, autocommit=True)
-    lines = [f"topology diff benchmark: {edges} edges, {churn:.1%} churn, scratch database {name} "
-             f"on {redact_url(server).rsplit('/', 1)[0]}"]
-    try:
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        bootstrap(scratch)
+    with scratch_database(pg_url, "obs_bench_topo") as scratch:
+        server, name = redact_url(scratch).rsplit("/", 1)
+        lines = [f"topology diff benchmark: {edges} edges, {churn:.1%} churn, scratch database {name} on {server}"]
         conn = connect(scratch, autocommit=True)
         with conn.cursor() as cur:
             tenant_id = ensure_tenant(cur, "bench")
@@ -88,16 +77,12 @@ def bench(pg_url: str, edges: int, churn: float = 0.01, seed: int = 7) -> list[s
         first, second = (synthetic_topology(edges, churn, seed, variant=v) for v in (0, 1))
         lines.append(f"  build both observations in Python: {time.perf_counter() - build:.2f} s")
         for label, topo, at in (("first observation (all new)", first, t0),
-                                ("second observation (1% churn)", second, t0 + timedelta(hours=1)),
+                                (f"second observation ({churn:.0%} churn)", second, t0 + timedelta(hours=1)),
                                 ("identical observation again", second, t0 + timedelta(hours=2))):
             result, seconds = _timed_apply(scratch, tenant_id, topo, at)
             lines.append(f"  {label}: {seconds:.2f} s, {result.edges} edges observed, +{result.opened} opened, "
                          f"-{result.closed} closed, {result.nodes_written} nodes written "
                          f"({result.edges / seconds:,.0f} edges/s)")
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
     return lines
 
 
