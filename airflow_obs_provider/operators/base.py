@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow_obs_provider.engine.config import EtlConfig, load_config, load_config_text
@@ -63,17 +64,14 @@ def load_etl_config(config_path: str | None = None, config_variable: str | None 
     return load_config_text(text)
 
 
-def emit_window_stats(job: str, tenant: str, result: WindowResult, *, records_read: int | None = None) -> None:
+def emit_window_stats(job: str, tenant: str, result: WindowResult) -> None:
     """Publish a finished window's figures through Airflow's Stats (StatsD / OpenTelemetry)."""
     tags = {"job": job, "tenant": tenant, "status": result.status}
     name = f"{STATS_PREFIX}.{job.replace('-', '_')}"
     Stats.incr(f"{name}.windows", tags=tags)
-    Stats.incr(f"{name}.records_read", count=int(records_read if records_read is not None else result.rows_in),
-               tags=tags)
+    Stats.incr(f"{name}.records_read", count=int(result.rows_in), tags=tags)
     Stats.incr(f"{name}.rows_written", count=int(result.rows_out), tags=tags)
     Stats.timing(f"{name}.batch_seconds", result.seconds * 1000.0, tags=tags)
-    from datetime import UTC, datetime
-
     lag = (datetime.now(UTC) - result.window.end).total_seconds()
     Stats.gauge(f"{name}.window_lag_seconds", lag, tags=tags)
 

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_obs_provider.engine.ledger import WindowResult
 from airflow_obs_provider.operators.base import (
     emit_window_failure,
     emit_window_stats,
@@ -57,7 +56,6 @@ class OOToTimescaleOperator(BaseOperator):
         self.aws_conn_id = aws_conn_id
         self.oo_conn_id = oo_conn_id
         self.file_list_conn_id = file_list_conn_id
-        self._result: WindowResult | None = None
         self._source: dict[str, Any] | None = None  # for lineage, set by execute
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -68,13 +66,13 @@ class OOToTimescaleOperator(BaseOperator):
         self._source = dict(cfg.tenant(self.tenant).source)
         pg_url = pg_url_from_connection(self.postgres_conn_id)
         try:
-            result = run(cfg, self.tenant, window, pg_url=pg_url, secrets=source_secrets(aws_conn_id=self.aws_conn_id, oo_conn_id=self.oo_conn_id,
-                                                 file_list_conn_id=self.file_list_conn_id),
+            secrets = source_secrets(aws_conn_id=self.aws_conn_id, oo_conn_id=self.oo_conn_id,
+                                     file_list_conn_id=self.file_list_conn_id)
+            result = run(cfg, self.tenant, window, pg_url=pg_url, secrets=secrets,
                          run_info=run_info_from_context(context))
         except Exception:
             emit_window_failure(JOB, self.tenant)
             raise
-        self._result = result
         emit_window_stats(JOB, self.tenant, result)
         self.log.info("%s %s %s: %s, %d records read, %d rows written in %.2fs", JOB, self.tenant, window,
                       result.status, result.rows_in, result.rows_out, result.seconds)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_obs_provider.operators.base import (
     emit_window_failure,
@@ -15,6 +15,10 @@ from airflow_obs_provider.operators.base import (
 )
 from airflow_obs_provider.orchestration.schedule import DEFAULT_POSTGRES_CONN_ID
 from airflow_obs_provider.version_compat import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow_obs_provider.engine.config import EtlConfig
+    from airflow_obs_provider.engine.oo.source import SourceSecrets
 
 _JOBS = {"terraform": "topo-iac", "ansible": "topo-ansible"}
 
@@ -77,7 +81,7 @@ class TopologyDiffOperator(BaseOperator):
         return {"status": result.status, "observed_at": at.isoformat(), "nodes": d.get("nodes", 0),
                 "edges": d.get("edges", 0), "opened": d.get("opened", 0), "closed": d.get("closed", 0)}
 
-    def _secrets(self, config: Any) -> Any:
+    def _secrets(self, config: EtlConfig) -> SourceSecrets | None:
         """S3 credentials from the Amazon connection, resolved only when a state file is on S3."""
         if self.source != "terraform" or not self.aws_conn_id:
             return None
@@ -87,4 +91,4 @@ class TopologyDiffOperator(BaseOperator):
             return None
         from airflow_obs_provider.operators.secrets import source_secrets
 
-        return source_secrets(aws_conn_id=self.aws_conn_id, oo_conn_id=None)
+        return source_secrets(aws_conn_id=self.aws_conn_id)
