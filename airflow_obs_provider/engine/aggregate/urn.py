@@ -133,10 +133,6 @@ class UrnMapping:
         whens = " ".join(f"WHEN {r.condition_sql()} THEN {sql_literal(r.type)}" for r in self.rules)
         return f"CASE {whens} ELSE {sql_literal(self.fallback.type)} END"
 
-    def service_urn_sql(self, column_sql: str) -> str:
-        """URN of a span's service (``column_sql`` is the already-selected service column)."""
-        return f"('urn:svc:' || lower({column_sql}))"
-
 
 def _type_of(urn_template: str, where: str) -> str:
     parts = urn_template.split(":")
