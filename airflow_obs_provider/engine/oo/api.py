@@ -26,6 +26,8 @@ from airflow_obs_provider.engine.oo.source import (
 from airflow_obs_provider.engine.oo.tls import parse_verify
 
 _KNOWN_KEYS = {"kind", "org", "base_url", "page_size", "partitions", "verify", "timeout", "ui_base_url"}
+
+
 def _function_errors(body: Mapping[str, Any]) -> list[str]:
     fe = body.get("function_error")
     if not fe:

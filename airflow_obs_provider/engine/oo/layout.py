@@ -15,11 +15,9 @@ from airflow_obs_provider.engine.window import from_us, to_us
 # Sibling trees of the stream types under files/{org}/ that hold no records for us.
 SKIPPED_TREES = frozenset({"index", "bloom", "midx", "service_graph", "metadata"})
 _HOUR = re.compile(r"^(\d{4})/(\d{2})/(\d{2})/(\d{2})$")
-_STREAM_NAME_BAD = re.compile(r"[^a-zA-Z0-9_:]")
-
-
 # OO sanitises stream names to this alphabet, so a valid name never needs escaping in SQL.
 _STREAM_NAME = re.compile(r"^[a-zA-Z0-9_:]+$")
+_STREAM_NAME_BAD = re.compile(r"[^a-zA-Z0-9_:]")
 
 
 class LayoutError(ValueError):
