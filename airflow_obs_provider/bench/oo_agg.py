@@ -69,6 +69,7 @@ def _child_postgres_only(root: str, pg_url: str, metric_window: tuple[int, int],
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    from airflow_obs_provider.engine.aggregate.metrics import DEFAULT_LOOKBACK_US
     from airflow_obs_provider.engine.db import connect
     from airflow_obs_provider.engine.oo.source import open_source
 
@@ -76,7 +77,7 @@ def _child_postgres_only(root: str, pg_url: str, metric_window: tuple[int, int],
     t = time.perf_counter()
     metric_tables = []
     for stream in src.streams("metrics"):
-        tab = src.read("metrics", stream, metric_window[0] - 300_000_000, metric_window[1], METRIC_COLUMNS).table
+        tab = src.read("metrics", stream, metric_window[0] - DEFAULT_LOOKBACK_US, metric_window[1], METRIC_COLUMNS).table
         cols = {c: tab.column(c).cast(pa.string()) for c in ("__hash__", "service_name") if c in tab.column_names}
         metric_tables.append(pa.table({"ts": tab.column("_timestamp"), "metric": pa.array([stream] * tab.num_rows),
                                        "series": cols.get("__hash__", pa.nulls(tab.num_rows, pa.string())),
@@ -157,7 +158,8 @@ def _fmt_stages(s: dict[str, float]) -> str:
 
 
 def _profile(profile: str, pg_server_url: str, work: Path, soak: bool) -> None:
-    from airflow_obs_provider.engine.bootstrap import bootstrap
+    from airflow_obs_provider.bench.scratch import scratch_database
+    from airflow_obs_provider.engine.aggregate.calls import DEFAULT_SLACK_US
     from airflow_obs_provider.engine.window import parse_time, to_us
 
     start = parse_time(T0)
@@ -168,9 +170,7 @@ def _profile(profile: str, pg_server_url: str, work: Path, soak: bool) -> None:
     print(f"\n== profile {profile}: generated {sum(rows.values())} records over {minutes} min "
           f"({rows}) in {time.perf_counter() - t:.1f}s")
     (work / "etl.yaml").write_text("tenants:\n  - code: bench\n    source: {kind: local, path: oo, org: default}\n")
-    db = _scratch_db(pg_server_url, f"obs_bench_{profile}")
-    try:
-        bootstrap(db)
+    with scratch_database(pg_server_url, f"obs_bench_{profile}") as db:
 
         def w(a: int, b: int) -> tuple[str, str]:
             return ((start + timedelta(minutes=a)).isoformat(), (start + timedelta(minutes=b)).isoformat())
@@ -191,7 +191,7 @@ def _profile(profile: str, pg_server_url: str, work: Path, soak: bool) -> None:
                 ours = r
         b0 = to_us(start)
         pg = _in_child(_child_postgres_only, str(work / "oo"), db, (b0 + 4 * 60_000_000, b0 + 5 * 60_000_000),
-                       (b0, b0 + 300_000_000), 120_000_000)
+                       (b0, b0 + 300_000_000), DEFAULT_SLACK_US)
         print(f"postgres-only (COPY raw + percentile_cont) same window: {pg['seconds']:.3f}s "
               f"(read={pg['read']:.3f}s connect+copy={pg['copy']:.3f}s index+analyze={pg['index']:.3f}s "
               f"aggregate+write+commit={pg['aggregate_sql']:.3f}s), "
@@ -210,38 +210,6 @@ def _profile(profile: str, pg_server_url: str, work: Path, soak: bool) -> None:
                 print(f"  {r['window']}: {r['seconds']:.3f}s, {r['cpu_s']:.3f}s CPU ({_fmt_stages(r['stages'])}) "
                       f"RSS {r['rss_mb']:.0f} MiB "
                       f"peak {r['peak_mb']:.0f} MiB")
-    finally:
-        _drop_db(pg_server_url, db)
-
-
-def _scratch_db(server_url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    from psycopg2 import sql
-
-    from airflow_obs_provider.engine.db import connect
-
-    name = f"{name}_{os.getpid()}"
-    conn = connect(server_url, autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    conn.close()
-    return urlunsplit(urlsplit(server_url)._replace(path="/" + name))
-
-
-def _drop_db(server_url: str, url: str) -> None:
-    from urllib.parse import urlsplit
-
-    from psycopg2 import sql
-
-    from airflow_obs_provider.engine.db import connect
-
-    conn = connect(server_url, autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(urlsplit(url).path.lstrip("/"))))
-    conn.close()
 
 
 def cli_bench(args: argparse.Namespace) -> int:
