@@ -92,15 +92,6 @@ class Topology:
     def edge_count(self) -> int:
         return len(self._edges)
 
-    def __iter__(self) -> Iterator[Edge]:
-        return iter(self.edges)
-
-    def merge(self, other: Topology) -> None:
-        for node in other.nodes.values():
-            self.add_node(node.urn, node.type, node.labels)
-        for edge in other.edges:
-            self.add_edge(edge.src, edge.dst, edge.edge_type, **edge.props_dict())
-
 
 def normalise_urn(urn: str) -> str:
     """URNs are lower-case and stable (design §4)."""
