@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
+from airflow_obs_provider.engine.bootstrap import GRAPH_NAME
 from airflow_obs_provider.engine.db import has_extension, sql_text
 from airflow_obs_provider.engine.ledger import WindowTx
 from airflow_obs_provider.engine.window import Window, WindowError, floor_time
@@ -28,7 +29,6 @@ from airflow_obs_provider.engine.window import Window, WindowError, floor_time
 log = logging.getLogger(__name__)
 
 JOB = "age-refresh"
-GRAPH_NAME = "obs_graph"
 BUCKET = timedelta(minutes=5)  # service_call_5m's bucket width
 DEFAULT_ACTIVE_WINDOW = timedelta(minutes=10)
 SQL_FILE = "age_refresh.sql"
