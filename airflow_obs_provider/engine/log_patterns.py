@@ -32,7 +32,7 @@ byte-identical fingerprints across different histories. What holds:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -282,34 +282,22 @@ def _apply_cap(counts: dict[tuple[int, str, str], list[Any]], per_fp: dict[str, 
     return folded
 
 
-def resolve_resources(cur: Any, tenant_id: int, result: LogPatternRows) -> dict[str, int]:
-    """URN -> dim_resource id for the window's resources; URNs not there yet are added (type from
-    the URN, first/last seen from the records) so no count is ever lost."""
-    urns = sorted(result.resources)
-    if not urns:
+def _resource_ids(cur: Any, tenant_id: int, urns: Iterable[str]) -> dict[str, int]:
+    """URN -> dim_resource id (every URN of the window was upserted before mining)."""
+    wanted = sorted(urns)
+    if not wanted:
         return {}
-    execute_values(cur, """
-        INSERT INTO dim_resource (tenant_id, urn, type, first_seen, last_seen)
-        SELECT v.tenant_id, v.urn, v.type, timestamptz 'epoch' + v.first_us * interval '1 microsecond',
-               timestamptz 'epoch' + v.last_us * interval '1 microsecond'
-        FROM (VALUES %s) AS v(tenant_id, urn, type, first_us, last_us)
-        ON CONFLICT (tenant_id, urn) DO NOTHING
-    """, [(tenant_id, urn, (urn.split(":") + ["", ""])[1] or "unknown", *result.resources[urn]) for urn in urns],
-        template="(%s::bigint, %s, %s, %s::bigint, %s::bigint)")
-    cur.execute("SELECT urn, id FROM dim_resource WHERE tenant_id = %s AND urn = ANY(%s)", (tenant_id, urns))
+    cur.execute("SELECT urn, id FROM dim_resource WHERE tenant_id = %s AND urn = ANY(%s)", (tenant_id, wanted))
     return dict(cur.fetchall())
 
 
 def write_log_patterns(cur: Any, tenant_id: int, result: LogPatternRows, buckets: Sequence[Window], *,
-                       resource_ids: Mapping[str, int] | None = None,
                        locator_ids: Mapping[str, int] | None = None) -> int:
     """Replace the buckets' ``log_pattern_5m`` rows, upsert ``log_pattern``, record aliases.
 
-    ``resource_ids`` (urn -> dim_resource id) is looked up when not given; ``locator_ids`` maps a
-    stream name to its ``oo_locator`` id (rows point at the first stream, by name, that fed them)."""
-    ids = dict(resource_ids or {})
-    if any(urn not in ids for urn in result.resources):
-        ids.update(resolve_resources(cur, tenant_id, result))
+    ``locator_ids`` maps a stream name to its ``oo_locator`` id (rows point at the first stream, by
+    name, that fed them)."""
+    ids = _resource_ids(cur, tenant_id, result.resources)
     locators = locator_ids or {}
     for b in buckets:
         cur.execute("DELETE FROM log_pattern_5m WHERE tenant_id = %s AND bucket >= %s AND bucket < %s",
