@@ -18,19 +18,14 @@ from typing import Any
 
 SECRET = "<SECRET>"
 
-# Key names whose values are secrets wherever they appear (labels, key=value text, JSON).
-_SENSITIVE_KEY = (
-    r"(?:[A-Za-z0-9_.-]*?(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key"
-    r"|private[_-]?key|secret[_-]?key|client[_-]?secret|credentials?|auth(?:orization)?|session[_-]?id"
-    r"|cookie|signature|x-api-key|pass(?:phrase)?))"
-)
-_SENSITIVE_KEY_RE = re.compile(rf"^{_SENSITIVE_KEY}$", re.IGNORECASE)
-# the same words without the free prefix, for scanning text: "db_password=" matches at "password"
+# Words that name a secret wherever they appear in a key (labels, key=value text, JSON):
+# "db_password=" matches at "password".
 _SENSITIVE_WORD = (
     r"(?:passw(?:or)?d|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|secret[_-]?key"
     r"|client[_-]?secret|credentials?|auth(?:orization)?|session[_-]?id|cookie|signature|x-api-key|pass(?:phrase)?)"
 )
-
+# a whole key name: the same words after any prefix
+_SENSITIVE_KEY_RE = re.compile(rf"^[A-Za-z0-9_.-]*?{_SENSITIVE_WORD}$", re.IGNORECASE)
 _SENSITIVE_WORD_RE = re.compile(_SENSITIVE_WORD, re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"<[A-Z_]+>")
 
