@@ -13,8 +13,9 @@ VAR = "<*>"
 # a few plain words between double quotes are one value (tag="View Lock" is tag="RILJ_ACK_WL" with
 # another value, not a longer message); quoted text holding masks or punctuation is split as usual
 _QUOTED_WORDS = r'(?<=")[^\s"<>=,;:()\[\]{}]+(?: [^\s"<>=,;:()\[\]{}]+)+(?=")'
-_TOKEN = re.compile(rf"""(\s*)({_QUOTED_WORDS}|[=,;:()\[\]{{}}"']|[^\s=,;:()\[\]{{}}"']+)""")
-_WORD = re.compile(rf"""{_QUOTED_WORDS}|[=,;:()\[\]{{}}"']|[^\s=,;:()\[\]{{}}"']+""")  # the same, no spacing
+_WORD_RE = rf"""{_QUOTED_WORDS}|[=,;:()\[\]{{}}"']|[^\s=,;:()\[\]{{}}"']+"""
+_WORD = re.compile(_WORD_RE)
+_TOKEN = re.compile(rf"(\s*)({_WORD_RE})")  # the same words with the spacing before each
 _PLACEHOLDER = re.compile(r"<([A-Z_]+)>")
 _HEX_WORD = re.compile(r"[a-f]{8,}|[A-F]{8,}")
 # a word that ends in a number names a thing (SOCKS5, ssh2, eth0, IPv6, http2, dn228): a constant,
