@@ -225,6 +225,20 @@ def test_an_older_observation_is_skipped_and_changes_nothing(pg_url: str, tmp_pa
     assert [(w, s) for w, s, _ in _ledger(pg_url, tenant, "topo-iac")] == [(T1, "skipped"), (T2, "success")]
 
 
+def test_an_older_observation_is_skipped_also_after_a_later_one_that_changed_nothing(pg_url: str,
+                                                                                     tmp_path: Path) -> None:
+    root, tenant = _project(tmp_path)
+    cfg = _config(root)
+    run(cfg, tenant, "terraform", T1, pg_url=pg_url)
+    unchanged = run(cfg, tenant, "terraform", T2, pg_url=pg_url)
+    assert unchanged.details["edges_written"] == 0  # T2 left no interval bound: only the ledger knows it
+    before = _edges_dump(pg_url, tenant, with_xmin=True)
+    _edit_state(root, _drop_web_b)
+    rerun = run(cfg, tenant, "terraform", T1, pg_url=pg_url)
+    assert rerun.status == "skipped" and T2.isoformat() in rerun.details["skipped_reason"]
+    assert _edges_dump(pg_url, tenant, with_xmin=True) == before
+
+
 def _text_columns(cur: Any) -> list[tuple[str, str]]:
     cur.execute("SELECT c.table_name, c.column_name FROM information_schema.columns c "
                 "JOIN information_schema.tables t USING (table_schema, table_name) "

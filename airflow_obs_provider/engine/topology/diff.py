@@ -56,28 +56,23 @@ def lock_source(cur: Any, tenant_id: int, source: str) -> None:
     cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"topology|{tenant_id}|{source}",))
 
 
-def newer_observation(cur: Any, tenant_id: int, source: str, at: datetime, job: str | None = None) -> datetime | None:
+def newer_observation(cur: Any, tenant_id: int, source: str, at: datetime, job: str) -> datetime | None:
     """The latest observation of this source later than ``at``, if any (then ``at`` must not be applied).
 
-    Looks at the interval bounds the source has written and, when ``job`` is given, at
-    the ledger's successful windows of that job (an observation that changed nothing
-    leaves no bound behind).
+    Looks at the interval bounds the source has written and at the ledger's successful
+    windows of ``job`` (an observation that changed nothing leaves no bound behind).
     """
     cur.execute(
         """
-        SELECT max(greatest(lower(valid), CASE WHEN upper_inf(valid) THEN NULL ELSE upper(valid) END))
-        FROM topo_edge_time WHERE tenant_id = %s AND source = %s
+        SELECT greatest(
+          (SELECT max(greatest(lower(valid), CASE WHEN upper_inf(valid) THEN NULL ELSE upper(valid) END))
+             FROM topo_edge_time WHERE tenant_id = %(tenant_id)s AND source = %(source)s),
+          (SELECT max(window_to) FROM etl_job_run
+            WHERE job = %(job)s AND tenant_id = %(tenant_id)s AND status = 'success'))
         """,
-        (tenant_id, source),
+        {"tenant_id": tenant_id, "source": source, "job": job},
     )
     latest = cur.fetchone()[0]
-    if job is not None:
-        cur.execute(
-            "SELECT max(window_to) FROM etl_job_run WHERE job = %s AND tenant_id = %s AND status = 'success'",
-            (job, tenant_id),
-        )
-        ledger = cur.fetchone()[0]
-        latest = max((t for t in (latest, ledger) if t is not None), default=None)
     return latest if latest is not None and latest > at else None
 
 
