@@ -58,15 +58,27 @@ class MinerConfig:
             return cls()
         if isinstance(overrides, MinerConfig):
             return overrides
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(overrides) - set(known))
+        defaults = cls()
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
         if unknown:
             raise ValueError(f"patterns config: unknown option(s) {unknown}; known: {sorted(known)}")
-        cleaned: dict[str, Any] = {}
-        for key, value in overrides.items():
-            target = float if key == "sim_th" else int
-            try:
-                cleaned[key] = target(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"patterns config: {key} must be a number, got {value!r}") from None
-        return replace(cls(), **cleaned)
+        # each option takes the type of its default (sim_th a float, the others whole numbers)
+        cleaned = {key: _option_value(key, value, type(getattr(defaults, key))) for key, value in overrides.items()}
+        return replace(defaults, **cleaned)
+
+
+def _option_value(key: str, value: Any, kind: type) -> int | float:
+    """``value`` as a number of ``kind``; a boolean, text that is no number or a fraction where a
+    whole number is wanted is an error naming the option (never silently truncated)."""
+    try:
+        if isinstance(value, bool):  # YAML "yes"/"true": a number by Python's rules, not by intent
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"patterns config: {key} must be a number, got {value!r}") from None
+    if kind is int:
+        if not number.is_integer():
+            raise ValueError(f"patterns config: {key} must be a whole number, got {value!r}")
+        return int(value) if isinstance(value, int) else int(number)
+    return number
