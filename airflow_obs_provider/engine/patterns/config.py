@@ -64,7 +64,8 @@ class MinerConfig:
         if unknown:
             raise ValueError(f"patterns config: unknown option(s) {unknown}; known: {sorted(known)}")
         # each option takes the type of its default (sim_th a float, the others whole numbers)
-        cleaned = {key: _option_value(key, value, type(getattr(defaults, key))) for key, value in overrides.items()}
+        cleaned: dict[str, Any] = {key: _option_value(key, value, type(getattr(defaults, key)))
+                                   for key, value in overrides.items()}
         return replace(defaults, **cleaned)
 
 
