@@ -29,12 +29,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from airflow_obs_provider.engine.config import EtlConfig, JobConfig, load_config
+from airflow_obs_provider.engine.config import EtlConfig, JobConfig, load_config, load_config_text
 from airflow_obs_provider.engine.window import Window, floor_time
 from airflow_obs_provider.operators.base import (
     DEFAULT_CONFIG_ENV,
     DEFAULT_CONFIG_VARIABLE,
     STATS_PREFIX,
+    emit_window_stats,
     load_etl_config,
     pg_url_from_connection,
     run_info_from_context,
@@ -92,8 +93,9 @@ def runtime_config(fallback_file: str | None) -> tuple[EtlConfig, str | None]:
     """
     if os.environ.get(DEFAULT_CONFIG_ENV):
         return load_etl_config(), None
-    if Variable.get(DEFAULT_CONFIG_VARIABLE, None) is not None:  # positional default: same on 2.11 and 3.x
-        return load_etl_config(config_variable=DEFAULT_CONFIG_VARIABLE), None
+    text = Variable.get(DEFAULT_CONFIG_VARIABLE, None)  # positional default: same on 2.11 and 3.x
+    if text is not None:  # read once: the metadata DB is not asked a second time
+        return load_config_text(text), None
     if fallback_file and Path(fallback_file).is_file():
         return load_config(fallback_file), fallback_file
     raise AirflowFailException(
@@ -267,12 +269,12 @@ def build_age_refresh_dag(dags_dir: Path | None = None) -> DAG:
 
 
 def build_topology_dag(source: str, dags_dir: Path | None = None) -> DAG:
-    from airflow_obs_provider.operators.topology_diff import TopologyDiffOperator
+    from airflow_obs_provider.operators.topology_diff import JOB_BY_SOURCE, TopologyDiffOperator
 
-    if source not in ("terraform", "ansible"):
+    if source not in JOB_BY_SOURCE:
         raise ValueError(f"topology source must be terraform or ansible (got {source!r})")
-    job = "topo-iac" if source == "terraform" else "topo-ansible"
-    dag_id = "obs_topo_iac" if source == "terraform" else "obs_topo_ansible"
+    job = JOB_BY_SOURCE[source]
+    dag_id = "obs_" + job.replace("-", "_")  # obs_topo_iac, obs_topo_ansible
     settings = schedule_settings(dags_dir)
     with DAG(dag_id=dag_id, **_dag_kwargs(settings, job, _TOPO_DOC.format(source=source, job=job))) as dag:
         tenants = _selection_task(job, settings, with_config_path=True)
@@ -315,11 +317,9 @@ def _run_planned(planned: Mapping[str, Any], cfg: EtlConfig, settings: ScheduleS
     else:
         from airflow_obs_provider.jobs import topology
 
-        source = "terraform" if item.job == "topo-iac" else "ansible"
         secrets = source_secrets(aws_conn_id=settings.aws_conn_id)
-        result = topology.run(cfg, item.tenant, source, window.end, pg_url=pg_url, secrets=secrets, run_info=info)
-    from airflow_obs_provider.operators.base import emit_window_stats
-
+        result = topology.run(cfg, item.tenant, topology.SOURCE_BY_JOB[item.job], window.end, pg_url=pg_url,
+                              secrets=secrets, run_info=info)
     emit_window_stats(item.job, item.tenant, result)
     return {"job": item.job, "tenant": item.tenant, "window": str(window), "status": result.status,
             "rows_in": result.rows_in, "rows_out": result.rows_out}
