@@ -22,10 +22,16 @@ import re
 import time
 from collections.abc import Callable, Sequence
 
-from airflow_obs_provider.engine.patterns.corpora import STYLES, _fill, generate_corpora, group_accuracy
+from airflow_obs_provider.engine.patterns.corpora import (
+    STYLES,
+    fill_template,
+    generate_corpora,
+    group_accuracy,
+)
+from airflow_obs_provider.engine.patterns.masks import DIGIT_RUN
+from airflow_obs_provider.engine.patterns.tokenizer import VAR
 from airflow_obs_provider.patterns import PatternMiner
 
-_DIGITS = re.compile(r"\d+")
 _SLOT = re.compile(r"\{\w+\}")
 
 
@@ -62,7 +68,7 @@ def skeletons(n: int, seed: int = 11) -> list[str]:
     """``n`` lines with pairwise distinct masked forms, drawn from every style's templates."""
     rng = random.Random(seed)
     templates = [t for style in sorted(STYLES) for t in STYLES[style]]
-    return [f"{_fill(templates[i % len(templates)], rng)} worker={_letters(i)}" for i in range(n)]
+    return [f"{fill_template(templates[i % len(templates)], rng)} worker={_letters(i)}" for i in range(n)]
 
 
 def stream_with_distinct_fraction(n_lines: int, fraction: float, seed: int = 11) -> list[str]:
@@ -71,7 +77,7 @@ def stream_with_distinct_fraction(n_lines: int, fraction: float, seed: int = 11)
     formats = []
     for line in skeletons(max(1, int(n_lines * fraction)), seed):
         escaped = line.replace("{", "{{").replace("}", "}}")
-        formats.append((_DIGITS.sub("{}", escaped), len(_DIGITS.findall(line))))
+        formats.append((DIGIT_RUN.sub("{}", escaped), len(DIGIT_RUN.findall(line))))
     pool = [str(rng.randrange(1, 10**6)) for _ in range(4096)]
     out = []
     for i in range(n_lines):
@@ -113,7 +119,7 @@ def cli_bench(args: argparse.Namespace) -> int:
     # one shared miner over every style at once: no per-source tuning, cross-style interference;
     # two styles' templates that read the same once their slots are blanked are one truth here
     mixed = [r.line for rows in corpora.values() for r in rows]
-    mixed_truth = [_SLOT.sub("<*>", STYLES[r.style][int(r.template_id.rsplit(":", 1)[1])])
+    mixed_truth = [_SLOT.sub(VAR, STYLES[r.style][int(r.template_id.rsplit(":", 1)[1])])
                    for rows in corpora.values() for r in rows]
     print(f"{'one miner':<13}{len(set(mixed_truth)):>10}{group_accuracy(ours(mixed), mixed_truth):>10.3f}"
           f"{group_accuracy(drain3_ids(mixed), mixed_truth):>11.3f}")

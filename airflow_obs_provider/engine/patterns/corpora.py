@@ -333,7 +333,8 @@ class LabeledLine:
     line: str
 
 
-def _fill(template: str, rng: random.Random) -> str:
+def fill_template(template: str, rng: random.Random) -> str:
+    """``template`` with each ``{slot}`` filled from its generator (``{{``/``}}`` stay literal braces)."""
     names = [p.split("}")[0] for p in template.replace("{{", "\x00").split("{")[1:]]
     values = {}
     out = template
@@ -355,7 +356,7 @@ def generate_style(style: str, n_lines: int, seed: int = 7) -> list[LabeledLine]
     rng.shuffle(order)
     picks = order + rng.choices(order, weights=weights, k=max(0, n_lines - len(templates)))
     rng.shuffle(picks)
-    return [LabeledLine(style, f"{style}:{i}", _fill(templates[i], rng)) for i in picks[:n_lines]]
+    return [LabeledLine(style, f"{style}:{i}", fill_template(templates[i], rng)) for i in picks[:n_lines]]
 
 
 def generate_corpora(n_per_style: int = 2000, seed: int = 7, styles: Sequence[str] | None = None) -> dict[str, list[LabeledLine]]:
