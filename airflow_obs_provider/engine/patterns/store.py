@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg2.extras import execute_values
+
 from airflow_obs_provider.engine.patterns.config import MinerConfig
 from airflow_obs_provider.engine.patterns.miner import PatternMiner
 from airflow_obs_provider.engine.patterns.severity import LEVELS
@@ -80,8 +82,6 @@ def upsert_patterns(cur: Any, tenant_id: int, entries: list[PatternEntry]) -> No
     seen widened, the first stored sample kept (stable for users)."""
     if not entries:
         return
-    from psycopg2.extras import execute_values
-
     rows = [(tenant_id, e.fingerprint, e.template, e.severity, e.first_seen_us, e.last_seen_us, e.sample)
             for e in sorted(entries, key=lambda e: e.fingerprint)]  # fixed order: no deadlocks between windows
     execute_values(cur, f"""
