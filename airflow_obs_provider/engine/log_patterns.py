@@ -74,7 +74,7 @@ from airflow_obs_provider.engine.writer import upsert_resources
 log = logging.getLogger(__name__)
 
 BUCKET = timedelta(minutes=5)
-BUCKET_US = 300_000_000
+BUCKET_US = BUCKET // timedelta(microseconds=1)
 MESSAGE_COLUMNS = ("body", "message", "msg", "log")  # OO log body, then common JSON keys
 SAMPLE_MAX_CHARS = 2000
 # what the miner reads from ``log_sel``: stands in for it when the window has no log stream
