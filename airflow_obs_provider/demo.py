@@ -189,7 +189,7 @@ def _rows(cur: Any, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any,
     return list(cur.fetchall())
 
 
-def print_summary(pg_url: str, start: datetime, end: datetime) -> None:
+def print_summary(pg_url: str) -> None:
     conn = connect(pg_url, autocommit=True, application_name="obs-etl demo summary")
     try:
         with conn.cursor() as cur:
@@ -262,6 +262,8 @@ def _print_graph(cur: Any) -> None:
         cur.execute("ROLLBACK")
     if not edges:
         print("no edges")
+        return
+
     def num(value: Any) -> float:  # agtype comes back as its text form
         return float(str(value)) if value is not None else 0.0
 
@@ -314,7 +316,7 @@ def cli_demo(args: argparse.Namespace) -> int:
     _progress(t0, f"Airflow home {paths.airflow_home} migrated; connection obs_postgres added")
 
     run_dags(paths, env, start, end, t0)
-    print_summary(pg_url, start, end)
+    print_summary(pg_url)
 
     env_file = paths.root / "airflow.env"
     env_file.write_text("".join(f"export {k}={v}\n" for k, v in env.items() if k != "AIRFLOW_CONN_OBS_POSTGRES"))
