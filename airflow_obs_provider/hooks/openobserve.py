@@ -21,7 +21,7 @@ from airflow_obs_provider.get_provider_info import (
 )
 from airflow_obs_provider.version_compat import BaseHook
 
-__all__ = ["OpenObserveHook", "build_base_url", "parse_verify"]
+__all__ = ["OpenObserveHook", "build_base_url"]
 
 
 def build_base_url(host: str | None, port: int | None, scheme: str | None) -> str:

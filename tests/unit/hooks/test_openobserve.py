@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from airflow_obs_provider.hooks.openobserve import OpenObserveHook, build_base_url, parse_verify
+from airflow_obs_provider.engine.oo.tls import parse_verify
+from airflow_obs_provider.hooks.openobserve import OpenObserveHook, build_base_url
 
 
 def _conn_env(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: object) -> None:
