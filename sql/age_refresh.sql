@@ -19,11 +19,6 @@
 -- age_refresh_state, active_call_edge and the label-table indexes are created by bootstrap.sql.
 SELECT to_regclass('age_refresh_state') IS NOT NULL AND to_regclass('active_call_edge') IS NOT NULL;
 
--- name: graph_ready
-SELECT count(*) = 2
-  FROM ag_catalog.ag_label l JOIN ag_catalog.ag_graph g ON g.graphid = l.graph
- WHERE g.name = 'obs_graph' AND l.name IN ('Resource', 'CALLS');
-
 -- name: lock_tenant
 -- Two different windows of one tenant must not interleave (the ledger only
 -- serialises duplicates of the same window).

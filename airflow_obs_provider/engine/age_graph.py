@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from airflow_obs_provider.engine.bootstrap import GRAPH_NAME
+from airflow_obs_provider.engine.bootstrap import GRAPH_NAME, age_graph_ready
 from airflow_obs_provider.engine.db import has_extension, sql_text
 from airflow_obs_provider.engine.ledger import WindowTx
 from airflow_obs_provider.engine.window import Window, WindowError, floor_time
@@ -89,9 +89,9 @@ def age_unavailable_reason(cur: Any) -> str | None:
     """Why the AGE graph cannot be used here, or None when it can."""
     if not has_extension(cur, "age"):
         return "the Apache AGE extension is not installed in this database"
-    cur.execute(sql_sections()["graph_ready"])
-    if not cur.fetchone()[0]:
-        return f"graph {GRAPH_NAME} with labels Resource and CALLS is missing (run obs-etl bootstrap)"
+    if not age_graph_ready(cur):
+        return (f"graph {GRAPH_NAME} with labels Resource and CALLS is missing, or this role may not read "
+                "AGE's catalog (run obs-etl bootstrap as the database owner)")
     return None
 
 

@@ -101,7 +101,7 @@ def _read_report(conn: Any, url: str) -> BootstrapReport:
         report.extensions = dict(cur.fetchall())
         report.features = {
             "hypertables": _hypertables(cur) == set(HYPERTABLES),
-            "age_graph": _age_graph_ready(cur),
+            "age_graph": age_graph_ready(cur),
             "vector_embedding": _column_type(cur, "kb_chunk", "embedding") == "vector(384)",
             "hnsw_index": _index_exists(cur, "kb_chunk_embedding_hnsw"),
             "trigram_index": _index_exists(cur, "log_pattern_template_trgm"),
@@ -121,12 +121,15 @@ def _hypertables(cur: Any) -> set[str]:
     return {row[0] for row in cur.fetchall()}
 
 
-def _age_graph_ready(cur: Any) -> bool:
+def age_graph_ready(cur: Any) -> bool:
+    """AGE is installed, this role may read its catalog, and graph obs_graph has its two labels."""
     if not has_extension(cur, "age"):
         return False
     # AGE's catalog belongs to whoever created the extension; other roles may not read it.
-    cur.execute("SELECT has_table_privilege('ag_catalog.ag_label', 'SELECT') "
-                "AND has_table_privilege('ag_catalog.ag_graph', 'SELECT')")
+    # CASE: without USAGE on the schema, naming its tables is itself an error
+    cur.execute("SELECT CASE WHEN has_schema_privilege('ag_catalog', 'USAGE') "
+                "THEN has_table_privilege('ag_catalog.ag_label', 'SELECT') "
+                "AND has_table_privilege('ag_catalog.ag_graph', 'SELECT') ELSE false END")
     if not cur.fetchone()[0]:
         return False
     cur.execute("SELECT count(*) FROM ag_catalog.ag_label l JOIN ag_catalog.ag_graph g ON g.graphid = l.graph "

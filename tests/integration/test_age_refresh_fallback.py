@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 
+from airflow_obs_provider.engine.age_graph import age_unavailable_reason
 from airflow_obs_provider.engine.bootstrap import bootstrap
 from airflow_obs_provider.jobs.age_refresh import run
 from tests.conftest import create_database, drop_database
@@ -73,3 +74,20 @@ def test_without_age_ordering_and_expiry_still_hold(no_age_url: str) -> None:
     assert run("plain-order", T0 + 10 * M, pg_url=no_age_url).status == "skipped"
     assert ledger_status(no_age_url, t, T0 + 10 * M) == "skipped"
     assert relational_edges(no_age_url, t) == latest
+
+
+def test_a_role_that_may_not_read_ages_catalog_gets_a_reason_not_an_error(pg_url: str) -> None:
+    """AGE installed and the graph bootstrapped, but this role may not read ag_catalog (AGE's catalog
+    belongs to whoever created the extension): the refresh must fall back, not fail."""
+    conn = psycopg2.connect(pg_url)
+    try:
+        cur = conn.cursor()
+        assert age_unavailable_reason(cur) is None  # the owner may use the graph
+        cur.execute("CREATE ROLE t_no_age_catalog")
+        cur.execute("REVOKE SELECT ON ag_catalog.ag_label, ag_catalog.ag_graph FROM PUBLIC")
+        cur.execute("SET ROLE t_no_age_catalog")
+        reason = age_unavailable_reason(cur)
+    finally:
+        conn.rollback()  # role, grants and SET ROLE all undone
+        conn.close()
+    assert reason is not None and "may not read AGE's catalog" in reason
