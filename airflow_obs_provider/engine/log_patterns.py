@@ -41,6 +41,7 @@ import duckdb
 import pyarrow as pa
 from psycopg2.extras import execute_values
 
+from airflow_obs_provider.engine.aggregate.calls import BUCKET_US
 from airflow_obs_provider.engine.aggregate.duck import connect_duckdb, quote_ident, stream_union_view
 from airflow_obs_provider.engine.aggregate.resources import (
     SeenResource,
@@ -73,8 +74,7 @@ from airflow_obs_provider.engine.writer import upsert_resources
 
 log = logging.getLogger(__name__)
 
-BUCKET = timedelta(minutes=5)
-BUCKET_US = BUCKET // timedelta(microseconds=1)
+BUCKET = timedelta(microseconds=BUCKET_US)  # the 5-minute bucket log_pattern_5m shares with service_call_5m
 MESSAGE_COLUMNS = ("body", "message", "msg", "log")  # OO log body, then common JSON keys
 SAMPLE_MAX_CHARS = 2000
 # what the miner reads from ``log_sel``: stands in for it when the window has no log stream
