@@ -28,6 +28,7 @@ from airflow_obs_provider.engine.oo.source import (
     StreamRead,
     check_stream_type,
     oo_ui_url,
+    scrub,
 )
 from airflow_obs_provider.engine.oo.storage import Storage, s3_filesystem
 
@@ -92,9 +93,7 @@ class BucketSource:
 
     # -- errors ------------------------------------------------------------------------------
     def _clean(self, text: str) -> str:
-        for secret in self._scrub:
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, self._scrub)
 
     def _error(self, stream_type: str, stream: str, key: str, exc: BaseException) -> OOReadError:
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -40,7 +40,7 @@ request and the cause, never a secret.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -101,6 +101,16 @@ class SourceSecrets:
     def secret_values(self) -> tuple[str, ...]:
         """Values that must never appear in a message (used to scrub third-party error texts)."""
         return tuple(v for v in (self.s3_secret_access_key, self.s3_session_token, self.api_password) if v)
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self.secret_values())
+
+
+def scrub(text: str, secret_values: Iterable[str]) -> str:
+    """``text`` (a third-party error message) with every secret value replaced by ``***``."""
+    for secret in secret_values:
+        text = text.replace(secret, "***")
+    return text
 
 
 @dataclass(frozen=True)

@@ -175,10 +175,7 @@ def _read_s3(url: str, cfg: Mapping[str, Any], secrets: SourceSecrets) -> bytes:
         with s3.open_input_stream(url[len("s3://"):]) as stream:
             return bytes(stream.read())
     except (OSError, ValueError) as exc:
-        message = str(exc)
-        for secret in secrets.secret_values():
-            message = message.replace(secret, "***")
-        raise TopologySourceError(f"terraform state {url} cannot be read from S3: {message}") from None
+        raise TopologySourceError(f"terraform state {url} cannot be read from S3: {secrets.scrub(str(exc))}") from None
 
 
 def parse_state(data: bytes | str, name: str) -> dict[str, Any]:
