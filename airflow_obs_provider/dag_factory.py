@@ -29,7 +29,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from airflow_obs_provider.engine.config import EtlConfig, JobConfig, load_config, load_config_text
+from airflow_obs_provider.engine.config import (
+    TOPOLOGY_JOB_BY_SOURCE,
+    TOPOLOGY_SOURCE_BY_JOB,
+    EtlConfig,
+    JobConfig,
+    load_config,
+    load_config_text,
+)
 from airflow_obs_provider.engine.window import Window, floor_time
 from airflow_obs_provider.operators.base import (
     DEFAULT_CONFIG_ENV,
@@ -269,11 +276,11 @@ def build_age_refresh_dag(dags_dir: Path | None = None) -> DAG:
 
 
 def build_topology_dag(source: str, dags_dir: Path | None = None) -> DAG:
-    from airflow_obs_provider.operators.topology_diff import JOB_BY_SOURCE, TopologyDiffOperator
+    from airflow_obs_provider.operators.topology_diff import TopologyDiffOperator
 
-    if source not in JOB_BY_SOURCE:
+    if source not in TOPOLOGY_JOB_BY_SOURCE:
         raise ValueError(f"topology source must be terraform or ansible (got {source!r})")
-    job = JOB_BY_SOURCE[source]
+    job = TOPOLOGY_JOB_BY_SOURCE[source]
     dag_id = "obs_" + job.replace("-", "_")  # obs_topo_iac, obs_topo_ansible
     settings = schedule_settings(dags_dir)
     with DAG(dag_id=dag_id, **_dag_kwargs(settings, job, _TOPO_DOC.format(source=source, job=job))) as dag:
@@ -318,7 +325,7 @@ def _run_planned(planned: Mapping[str, Any], cfg: EtlConfig, settings: ScheduleS
         from airflow_obs_provider.jobs import topology
 
         secrets = source_secrets(aws_conn_id=settings.aws_conn_id)
-        result = topology.run(cfg, item.tenant, topology.SOURCE_BY_JOB[item.job], window.end, pg_url=pg_url,
+        result = topology.run(cfg, item.tenant, TOPOLOGY_SOURCE_BY_JOB[item.job], window.end, pg_url=pg_url,
                               secrets=secrets, run_info=info)
     emit_window_stats(item.job, item.tenant, result)
     return {"job": item.job, "tenant": item.tenant, "window": str(window), "status": result.status,

@@ -18,6 +18,10 @@ import yaml
 from airflow_obs_provider.engine.window import parse_duration, parse_time
 
 JOB_NAMES = ("oo-agg", "age-refresh", "topo-iac", "topo-ansible")
+# The topology jobs and the tenant block (source) each one reads; here, in a light module, because
+# the operators and the DAG factory need them while the scheduler parses DAG files.
+TOPOLOGY_JOB_BY_SOURCE = {"terraform": "topo-iac", "ansible": "topo-ansible"}
+TOPOLOGY_SOURCE_BY_JOB = {job: source for source, job in TOPOLOGY_JOB_BY_SOURCE.items()}
 
 # Defaults follow design §2 and the origin brief: the bucket reader's delay must
 # exceed OpenObserve's ~10-minute WAL horizon.

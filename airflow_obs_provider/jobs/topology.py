@@ -15,34 +15,42 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from airflow_obs_provider.engine.config import EtlConfig, TenantConfig, load_config
+from airflow_obs_provider.engine.config import (
+    TOPOLOGY_JOB_BY_SOURCE,
+    TOPOLOGY_SOURCE_BY_JOB,
+    EtlConfig,
+    TenantConfig,
+    load_config,
+)
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, WindowTx, run_window
 from airflow_obs_provider.engine.oo.source import SourceSecrets
 from airflow_obs_provider.engine.topology.diff import apply_observation, lock_source, newer_observation
 from airflow_obs_provider.engine.topology.model import Topology
 from airflow_obs_provider.engine.window import Window, parse_time
 
-JOB_BY_SOURCE = {"terraform": "topo-iac", "ansible": "topo-ansible"}
-SOURCE_BY_JOB = {job: source for source, job in JOB_BY_SOURCE.items()}
+
+def job_of(source: str) -> str:
+    """The topology job observing ``source``; a clear error for an unknown source."""
+    if source not in TOPOLOGY_JOB_BY_SOURCE:
+        raise ValueError(f"topology source must be one of {sorted(TOPOLOGY_JOB_BY_SOURCE)}, got {source!r}")
+    return TOPOLOGY_JOB_BY_SOURCE[source]
 
 
 def read_source(source: str, tenant: TenantConfig, config: EtlConfig,
                 secrets: SourceSecrets | None = None) -> tuple[Topology, dict[str, int]]:
     """The tenant's current topology according to ``source``."""
-    if source == "terraform":
+    if job_of(source) == "topo-iac":
         from airflow_obs_provider.engine.topology.terraform import read_terraform
 
         return read_terraform(tenant.terraform, base_dir=config.base_dir, secrets=secrets)
-    if source == "ansible":
-        from airflow_obs_provider.engine.topology.ansible import read_ansible
+    from airflow_obs_provider.engine.topology.ansible import read_ansible
 
-        return read_ansible(tenant.ansible, base_dir=config.base_dir)
-    raise ValueError(f"topology source must be one of {sorted(JOB_BY_SOURCE)}, got {source!r}")
+    return read_ansible(tenant.ansible, base_dir=config.base_dir)
 
 
 def observation_window(config: EtlConfig, source: str, at: datetime) -> Window:
     """The ledger window of an observation at ``at``: ``[at - interval, at)``."""
-    job = JOB_BY_SOURCE[source]
+    job = job_of(source)
     at = parse_time(at)
     return Window(at - config.job(job).interval, at)
 
@@ -50,9 +58,7 @@ def observation_window(config: EtlConfig, source: str, at: datetime) -> Window:
 def run(config: EtlConfig, tenant: str, source: str, at: datetime, *, pg_url: str | None = None,
         secrets: SourceSecrets | None = None, run_info: RunInfo | None = None) -> WindowResult:
     """Observe ``source`` for ``tenant`` at ``at`` and record the differences in ``topo_edge_time``."""
-    if source not in JOB_BY_SOURCE:
-        raise ValueError(f"topology source must be one of {sorted(JOB_BY_SOURCE)}, got {source!r}")
-    job = JOB_BY_SOURCE[source]
+    job = job_of(source)
     tenant_cfg = config.tenant(tenant)
     window = observation_window(config, source, at)
 
@@ -86,7 +92,7 @@ def describe(result: WindowResult) -> str:
 def cli_run(args: argparse.Namespace) -> int:
     """``obs-etl run topo-iac|topo-ansible --config FILE --tenant CODE --at ISO [--pg-url URL]``."""
     config = load_config(args.config)
-    result = run(config, args.tenant, SOURCE_BY_JOB[args.job], parse_time(args.at), pg_url=args.pg_url,
+    result = run(config, args.tenant, TOPOLOGY_SOURCE_BY_JOB[args.job], parse_time(args.at), pg_url=args.pg_url,
                  secrets=SourceSecrets.from_env())
     print(describe(result))
     return 0

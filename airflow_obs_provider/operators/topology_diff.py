@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_obs_provider.engine.config import TOPOLOGY_JOB_BY_SOURCE
 from airflow_obs_provider.operators.base import (
     emit_window_failure,
     emit_window_stats,
@@ -20,9 +21,6 @@ if TYPE_CHECKING:
     from airflow_obs_provider.engine.config import EtlConfig
     from airflow_obs_provider.engine.oo.source import SourceSecrets
 
-# The same map as jobs.topology.JOB_BY_SOURCE, which is not imported here: it pulls in pyarrow,
-# and this module is imported while the scheduler parses the DAG files.
-JOB_BY_SOURCE = {"terraform": "topo-iac", "ansible": "topo-ansible"}
 
 
 class TopologyDiffOperator(BaseOperator):
@@ -56,8 +54,8 @@ class TopologyDiffOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if source not in JOB_BY_SOURCE:
-            raise ValueError(f"source must be one of {sorted(JOB_BY_SOURCE)}, got {source!r}")
+        if source not in TOPOLOGY_JOB_BY_SOURCE:
+            raise ValueError(f"source must be one of {sorted(TOPOLOGY_JOB_BY_SOURCE)}, got {source!r}")
         self.source = source
         self.tenant = tenant
         self.config_path = config_path
@@ -68,7 +66,7 @@ class TopologyDiffOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow_obs_provider.jobs.topology import describe, run
 
-        job = JOB_BY_SOURCE[self.source]
+        job = TOPOLOGY_JOB_BY_SOURCE[self.source]
         at = window_from_context(context).end
         try:
             config = load_etl_config(self.config_path, self.config_variable)

@@ -30,7 +30,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow_obs_provider.engine.config import ConfigError, EtlConfig, JobConfig, TenantConfig
+from airflow_obs_provider.engine.config import (
+    TOPOLOGY_SOURCE_BY_JOB,
+    ConfigError,
+    EtlConfig,
+    JobConfig,
+    TenantConfig,
+)
 from airflow_obs_provider.engine.db import connect, ensure_tenant
 from airflow_obs_provider.engine.ledger import RunInfo, run_window
 from airflow_obs_provider.engine.window import Window
@@ -40,8 +46,6 @@ log = logging.getLogger(__name__)
 REASON_LOOKBACK = "before initial lookback"
 REASON_CIRCUIT_OPEN = "circuit open"
 
-# Which tenant block a job needs; oo-agg and age-refresh run for every enabled tenant.
-_SOURCE_BLOCK = {"topo-iac": "terraform", "topo-ansible": "ansible"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class Selection:
 
 def tenants_for_job(cfg: EtlConfig, job: str) -> list[TenantConfig]:
     """Enabled tenants that configure what ``job`` reads."""
-    block = _SOURCE_BLOCK.get(job)
+    block = TOPOLOGY_SOURCE_BY_JOB.get(job)  # oo-agg and age-refresh run for every enabled tenant
     return [t for t in cfg.tenants if t.enabled and (block is None or bool(getattr(t, block)))]
 
 
