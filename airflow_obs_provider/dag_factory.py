@@ -180,7 +180,7 @@ def _eligibility_sensor(job: str, settings: ScheduleSettings) -> Any:
         window = job_window(context, job_cfg)
         ready = _is_eligible(window, job_cfg)
         if not ready:
-            log.info("%s %s not eligible before %s", job, window, window.eligible_at(job_cfg.delay, job_cfg.align))
+            log.info("%s %s not eligible before %s", job, window, window.eligible_at(job_cfg.delay))
         return PokeReturnValue(is_done=ready)
 
     return wait_until_eligible()

@@ -118,8 +118,9 @@ class Window:
         """Design §2: eligible once ``end <= floor(now - delay, align)``."""
         return self.end <= floor_time(parse_time(now) - delay, align)
 
-    def eligible_at(self, delay: timedelta, align: timedelta) -> datetime:
-        """The earliest wall-clock time at which this window becomes eligible."""
+    def eligible_at(self, delay: timedelta) -> datetime:
+        """The earliest wall-clock time at which this (aligned) window becomes eligible: then
+        ``floor(now - delay, align)`` reaches ``end`` exactly at ``end + delay``, whatever ``align``."""
         return self.end + delay
 
     def split(self, step: timedelta) -> Iterator[Window]:

@@ -108,7 +108,7 @@ def plan_windows(request: BackfillRequest, cfg: EtlConfig, *, max_windows: int =
             f"{len(windows)} windows of {job.interval} is too many for one backfill run (at most {max_windows}): "
             "split the range into several runs")
     return [PlannedWindow(request.job, request.tenant, w.start.isoformat(), w.end.isoformat(),
-                          w.eligible_at(job.delay, job.align).isoformat()) for w in windows]
+                          w.eligible_at(job.delay).isoformat()) for w in windows]
 
 
 def active_window_length(cfg: EtlConfig) -> timedelta:

@@ -77,7 +77,7 @@ def test_eligibility_follows_end_le_floor_now_minus_delay() -> None:
     delay = timedelta(minutes=12)
     assert not w.is_eligible(T0 + MIN + delay - timedelta(microseconds=1), delay, MIN)
     assert w.is_eligible(T0 + MIN + delay, delay, MIN)
-    assert w.eligible_at(delay, MIN) == T0 + MIN + delay
+    assert w.eligible_at(delay) == T0 + MIN + delay
 
 
 def test_split_covers_whole_aligned_steps_only() -> None:
@@ -120,6 +120,6 @@ def test_split_tiles_the_range_without_gaps(a: datetime, b: datetime, step: time
 def test_eligible_at_is_the_first_eligible_instant(ts: datetime, align: timedelta, delay: timedelta) -> None:
     start = floor_time(ts, align)
     w = Window(start, start + align)
-    at = w.eligible_at(delay, align)
+    at = w.eligible_at(delay)
     assert w.is_eligible(at, delay, align)
     assert not w.is_eligible(at - timedelta(microseconds=1), delay, align)
