@@ -42,6 +42,7 @@ from airflow_obs_provider.operators.base import (
     DEFAULT_CONFIG_ENV,
     DEFAULT_CONFIG_VARIABLE,
     STATS_PREFIX,
+    counting_failures,
     emit_window_stats,
     load_etl_config,
     pg_url_from_connection,
@@ -309,24 +310,25 @@ def _run_planned(planned: Mapping[str, Any], cfg: EtlConfig, settings: ScheduleS
     window = item.window
     pg_url = pg_url_from_connection(settings.postgres_conn_id)
     info = run_info_from_context(context)
-    if item.job == "oo-agg":
-        from airflow_obs_provider.jobs import oo_agg
+    with counting_failures(item.job, item.tenant):
+        if item.job == "oo-agg":
+            from airflow_obs_provider.jobs import oo_agg
 
-        secrets = source_secrets(aws_conn_id=settings.aws_conn_id, oo_conn_id=settings.oo_conn_id,
-                                 file_list_conn_id=settings.file_list_conn_id)
-        result = oo_agg.run(cfg, item.tenant, window, pg_url=pg_url, secrets=secrets, run_info=info)
-    elif item.job == "age-refresh":
-        from airflow_obs_provider.jobs import age_refresh
-        from airflow_obs_provider.orchestration.backfill import active_window_length
+            secrets = source_secrets(aws_conn_id=settings.aws_conn_id, oo_conn_id=settings.oo_conn_id,
+                                     file_list_conn_id=settings.file_list_conn_id)
+            result = oo_agg.run(cfg, item.tenant, window, pg_url=pg_url, secrets=secrets, run_info=info)
+        elif item.job == "age-refresh":
+            from airflow_obs_provider.jobs import age_refresh
+            from airflow_obs_provider.orchestration.backfill import active_window_length
 
-        result = age_refresh.run(item.tenant, window.end, pg_url=pg_url, run_info=info,
-                                 active_window=active_window_length(cfg))
-    else:
-        from airflow_obs_provider.jobs import topology
+            result = age_refresh.run(item.tenant, window.end, pg_url=pg_url, run_info=info,
+                                     active_window=active_window_length(cfg))
+        else:
+            from airflow_obs_provider.jobs import topology
 
-        secrets = source_secrets(aws_conn_id=settings.aws_conn_id)
-        result = topology.run(cfg, item.tenant, TOPOLOGY_SOURCE_BY_JOB[item.job], window.end, pg_url=pg_url,
-                              secrets=secrets, run_info=info)
+            secrets = source_secrets(aws_conn_id=settings.aws_conn_id)
+            result = topology.run(cfg, item.tenant, TOPOLOGY_SOURCE_BY_JOB[item.job], window.end, pg_url=pg_url,
+                                  secrets=secrets, run_info=info)
     emit_window_stats(item.job, item.tenant, result)
     return {"job": item.job, "tenant": item.tenant, "window": str(window), "status": result.status,
             "rows_in": result.rows_in, "rows_out": result.rows_out}

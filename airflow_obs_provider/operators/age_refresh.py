@@ -9,7 +9,7 @@ from typing import Any
 from airflow_obs_provider.engine.age_graph import DEFAULT_ACTIVE_WINDOW, JOB
 from airflow_obs_provider.engine.window import parse_duration
 from airflow_obs_provider.operators.base import (
-    emit_window_failure,
+    counting_failures,
     emit_window_stats,
     pg_url_from_connection,
     run_info_from_context,
@@ -53,12 +53,9 @@ class AgeRefreshOperator(BaseOperator):
         from airflow_obs_provider.jobs.age_refresh import describe, run
 
         at = window_from_context(context).end
-        try:
+        with counting_failures(JOB, self.tenant):
             result = run(self.tenant, at, pg_url=pg_url_from_connection(self.postgres_conn_id),
                          run_info=run_info_from_context(context), active_window=self.active_window)
-        except Exception:
-            emit_window_failure(JOB, self.tenant)
-            raise
         missing = result.details.get("age_unavailable")
         if missing:
             self.log.warning("Apache AGE is missing: %s. Using the relational fallback: table active_call_edge "

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,5 +77,12 @@ def emit_window_stats(job: str, tenant: str, result: WindowResult) -> None:
     Stats.gauge(f"{name}.window_lag_seconds", lag, tags=tags)
 
 
-def emit_window_failure(job: str, tenant: str) -> None:
-    Stats.incr(f"{STATS_PREFIX}.{job.replace('-', '_')}.failures", tags={"job": job, "tenant": tenant})
+@contextmanager
+def counting_failures(job: str, tenant: str) -> Iterator[None]:
+    """Count a window that fails (``obs_etl.<job>.failures``) and let the error propagate: one place
+    for the operators and the backfill DAG."""
+    try:
+        yield
+    except Exception:
+        Stats.incr(f"{STATS_PREFIX}.{job.replace('-', '_')}.failures", tags={"job": job, "tenant": tenant})
+        raise

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_obs_provider.operators.base import (
-    emit_window_failure,
+    counting_failures,
     emit_window_stats,
     load_etl_config,
     pg_url_from_connection,
@@ -65,14 +65,11 @@ class OOToTimescaleOperator(BaseOperator):
         cfg = load_etl_config(self.config_path, self.config_variable)
         self._source = dict(cfg.tenant(self.tenant).source)
         pg_url = pg_url_from_connection(self.postgres_conn_id)
-        try:
+        with counting_failures(JOB, self.tenant):
             secrets = source_secrets(aws_conn_id=self.aws_conn_id, oo_conn_id=self.oo_conn_id,
                                      file_list_conn_id=self.file_list_conn_id)
             result = run(cfg, self.tenant, window, pg_url=pg_url, secrets=secrets,
                          run_info=run_info_from_context(context))
-        except Exception:
-            emit_window_failure(JOB, self.tenant)
-            raise
         emit_window_stats(JOB, self.tenant, result)
         self.log.info("%s %s %s: %s, %d records read, %d rows written in %.2fs", JOB, self.tenant, window,
                       result.status, result.rows_in, result.rows_out, result.seconds)

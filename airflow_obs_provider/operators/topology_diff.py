@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_obs_provider.engine.config import TOPOLOGY_JOB_BY_SOURCE
 from airflow_obs_provider.operators.base import (
-    emit_window_failure,
+    counting_failures,
     emit_window_stats,
     load_etl_config,
     pg_url_from_connection,
@@ -68,13 +68,10 @@ class TopologyDiffOperator(BaseOperator):
 
         job = TOPOLOGY_JOB_BY_SOURCE[self.source]
         at = window_from_context(context).end
-        try:
+        with counting_failures(job, self.tenant):
             config = load_etl_config(self.config_path, self.config_variable)
             result = run(config, self.tenant, self.source, at, pg_url=pg_url_from_connection(self.postgres_conn_id),
                          secrets=self._secrets(config), run_info=run_info_from_context(context))
-        except Exception:
-            emit_window_failure(job, self.tenant)
-            raise
         self.log.info("%s", describe(result))
         emit_window_stats(job, self.tenant, result)
         d = result.details
