@@ -93,21 +93,23 @@ def upsert_resources(cur: Any, tenant_id: int, resources: Sequence[SeenResource]
         "last_us": pa.array([r.last_us for r in resources], pa.int64()),
     })
     stage(cur, "stage_resource", table)
+    # The merged row is worked out once, against the row as it stands (no other writer of this
+    # tenant's resources can change it: the lock above), so SET and WHERE both just read it.
     cur.execute(f"""
         INSERT INTO dim_resource AS d (tenant_id, urn, type, labels, first_seen, last_seen)
-        SELECT %(tenant)s, urn, type, labels::jsonb, {_TS.format('first_us')}, {_TS.format('last_us')}
-        FROM stage_resource ORDER BY urn
-        ON CONFLICT (tenant_id, urn) DO UPDATE SET
-          type = EXCLUDED.type,
-          labels = CASE WHEN EXCLUDED.last_seen >= coalesce(d.last_seen, EXCLUDED.last_seen)
-                        THEN d.labels || EXCLUDED.labels ELSE EXCLUDED.labels || d.labels END,
-          first_seen = least(d.first_seen, EXCLUDED.first_seen),
-          last_seen = greatest(d.last_seen, EXCLUDED.last_seen)
+        SELECT %(tenant)s, s.urn, s.type,
+               CASE WHEN o.id IS NULL THEN s.labels
+                    WHEN s.last_seen >= coalesce(o.last_seen, s.last_seen) THEN o.labels || s.labels
+                    ELSE s.labels || o.labels END,
+               least(o.first_seen, s.first_seen), greatest(o.last_seen, s.last_seen)
+        FROM (SELECT urn, type, labels::jsonb AS labels, {_TS.format('first_us')} AS first_seen,
+                     {_TS.format('last_us')} AS last_seen FROM stage_resource) s
+        LEFT JOIN dim_resource o ON o.tenant_id = %(tenant)s AND o.urn = s.urn
+        ORDER BY s.urn
+        ON CONFLICT (tenant_id, urn) DO UPDATE SET type = EXCLUDED.type, labels = EXCLUDED.labels,
+          first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen
         WHERE (d.type, d.labels, d.first_seen, d.last_seen) IS DISTINCT FROM
-              (EXCLUDED.type,
-               CASE WHEN EXCLUDED.last_seen >= coalesce(d.last_seen, EXCLUDED.last_seen)
-                    THEN d.labels || EXCLUDED.labels ELSE EXCLUDED.labels || d.labels END,
-               least(d.first_seen, EXCLUDED.first_seen), greatest(d.last_seen, EXCLUDED.last_seen))
+              (EXCLUDED.type, EXCLUDED.labels, EXCLUDED.first_seen, EXCLUDED.last_seen)
     """, {"tenant": tenant_id})  # noqa: S608 - only our constant SQL fragments are formatted in
     return len(resources)
 
