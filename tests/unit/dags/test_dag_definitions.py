@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from airflow_obs_provider.engine.window import floor_time
+
 REPO = Path(__file__).resolve().parents[3]
 DAG_IDS = {"obs_oo_agg", "obs_age_refresh", "obs_topo_iac", "obs_topo_ansible", "obs_backfill"}
 WIDTH = {"obs_oo_agg": timedelta(minutes=1), "obs_age_refresh": timedelta(minutes=5),
@@ -116,10 +118,15 @@ def test_dags_parse_without_any_configuration(airflow_home: Path, tmp_path: Path
     for f in (REPO / "dags").glob("*.py"):
         (dags / f.name).write_text(f.read_text())
     monkeypatch.delenv("OBS_ETL_CONFIG", raising=False)
+    before = datetime.now(UTC)
     bag = DagBag(dag_folder=str(dags), include_examples=False)
+    after = datetime.now(UTC)
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == DAG_IDS
     assert bag.get_dag("obs_oo_agg").start_date <= datetime.now(UTC)
+    # the default start: yesterday's midnight UTC (catch-up covers at most about two days)
+    day = timedelta(days=1)
+    assert bag.get_dag("obs_oo_agg").start_date in {floor_time(before - day, day), floor_time(after - day, day)}
 
 
 def test_an_unaligned_manual_window_is_refused_without_retries(airflow_home: Path) -> None:
