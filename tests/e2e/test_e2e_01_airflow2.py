@@ -3,7 +3,8 @@
 OOToTimescaleOperator takes its S3, OpenObserve API and file_list credentials from Airflow 2.11
 connections (``dag.test``), equal to ``obs-etl run oo-agg``, failing cleanly on a wrong secret.
 
-The Airflow 2.11 interpreter comes from ``scripts/airflow2-env`` (a cached venv with this provider).
+The Airflow 2.11 interpreter comes from ``scripts/airflow-env 2.11``: a user's 2.11 deployment, pinned by
+``scripts/constraints-airflow-2.11.txt``, with this provider installed under ``--constraint`` on it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.airflow_envs import deployment_venv
 from support.airflow_stack import AirflowStack, airflow_conn_uri, create_database, drop_database, progress
 from support.e2e_env import DAG_ID, REPO, WINDOW, DataRange, clean_run, obs_etl, write_config
 from support.oo_agg_db import dump_tables
@@ -46,18 +47,10 @@ WINDOWS = 3
 
 
 def airflow2_python() -> str:
-    """The Airflow 2.11 venv's python: ``OBS_AIRFLOW2_PYTHON`` if set, else built once and cached by
-    scripts/airflow2-env."""
+    """The Airflow 2.11 deployment's python: ``OBS_AIRFLOW2_PYTHON`` if set, else ``scripts/airflow-env 2.11``."""
     if os.environ.get("OBS_AIRFLOW2_PYTHON"):
         return os.environ["OBS_AIRFLOW2_PYTHON"]
-    started = time.monotonic()
-    out = subprocess.run(["bash", str(REPO / "scripts" / "airflow2-env")], capture_output=True, text=True,
-                         timeout=1800, env={**os.environ, "OBS_PYTHON": os.environ.get("OBS_PYTHON", sys.executable)})
-    if out.returncode != 0:
-        raise RuntimeError(f"scripts/airflow2-env failed rc={out.returncode}:\n{out.stderr[-3000:]}")
-    python = str(Path(out.stdout.strip().splitlines()[-1]) / "bin" / "python")
-    progress(f"Airflow 2.11 env ready in {time.monotonic() - started:.1f}s: {python}")
-    return python
+    return str(deployment_venv("2.11") / "bin" / "python")
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +79,7 @@ def airflow2(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str, e2e_d
 def test_airflow2_dagbag_loads_every_dag_without_import_errors(airflow2: tuple[AirflowStack, str, Path, DataRange]) -> None:
     stack = airflow2[0]
     script = ("import json, airflow; from airflow.models.dagbag import DagBag; "
-              f"b = DagBag(dag_folder={str(stack.dags_folder)!r}, include_examples=False); "
+              f"b = DagBag(dag_folder={str(stack.dags_folder)!r}); "
               "print(json.dumps({'version': airflow.__version__, 'errors': b.import_errors, "
               "'dags': {d: [t.task_id for t in b.dags[d].tasks] for d in b.dag_ids}}))")
     out = subprocess.run([stack.python, "-c", script], env=stack.env(), capture_output=True, text=True, timeout=300)
