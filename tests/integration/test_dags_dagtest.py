@@ -70,7 +70,7 @@ def airflow_env(airflow_home: Path, pg_url: str, data_dir: Path, monkeypatch: py
 def _dag(dag_id: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"), include_examples=False)
+    bag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"))
     assert bag.import_errors == {}
     return bag.get_dag(dag_id)
 

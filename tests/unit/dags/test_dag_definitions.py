@@ -32,7 +32,7 @@ def dagbag(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> obje
     mp = pytest.MonkeyPatch()
     mp.setenv("OBS_ETL_CONFIG", str(config))
     try:
-        yield DagBag(dag_folder=str(REPO / "dags"), include_examples=False)
+        yield DagBag(dag_folder=str(REPO / "dags"))
     finally:
         mp.undo()
 
@@ -119,7 +119,7 @@ def test_dags_parse_without_any_configuration(airflow_home: Path, tmp_path: Path
         (dags / f.name).write_text(f.read_text())
     monkeypatch.delenv("OBS_ETL_CONFIG", raising=False)
     before = datetime.now(UTC)
-    bag = DagBag(dag_folder=str(dags), include_examples=False)
+    bag = DagBag(dag_folder=str(dags))
     after = datetime.now(UTC)
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == DAG_IDS

@@ -17,7 +17,10 @@ from airflow_obs_provider.version_compat import Stats
 
 try:  # what Airflow 3's task runner does when a task process starts
     from airflow.sdk.observability.metrics import stats_utils
-    Stats.initialize(factory=stats_utils.get_stats_factory(Stats))
+    try:  # 3.3+
+        Stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=True)
+    except TypeError:  # 3.2
+        Stats.initialize(factory=stats_utils.get_stats_factory(Stats))
 except ImportError:  # Airflow 2 sets Stats up from its configuration on first use
     pass
 
