@@ -6,6 +6,9 @@ names, missing span kinds, calls split across bucket edges and many calls per ed
 written in OpenObserve's bucket layout on the real S3 server and aggregated by ``obs-etl run
 oo-agg``. The result is compared with the independent oracle, and with the URNs the README's
 precedence table gives (written by hand in ``support.semconv_spans``).
+
+Before the run the database holds what an earlier release wrote for 09:00 (resources named by
+the old rules, with a call each), to check how those resources carry over.
 """
 
 from __future__ import annotations
@@ -30,7 +33,13 @@ pytestmark = pytest.mark.integration
 
 RUN_FROM, RUN_TO = "2024-05-01T10:01:00Z", "2024-05-01T10:11:00Z"
 B0 = to_us(parse_time("2024-05-01T10:00:00Z"))
+OLD_BUCKET = to_us(parse_time("2024-05-01T09:00:00Z"))
 UNKNOWN = "urn:svc:unknown_service"
+
+# resources an earlier release wrote, by URN -> type; each also gets a 09:00 call from checkout
+LEGACY = {"urn:ext:cache-1": "ext", "urn:ext:mysql-1": "ext", "urn:db:postgresql:legacy_orders": "db",
+          "urn:ext:broker-1": "ext", "urn:ext:mq-1": "ext", "urn:svc:billingdb": "svc", "urn:ext:search-1": "ext"}
+
 
 def _write_spans(w: SpanWriter) -> Counter[tuple[str, str]]:
     """Every fixture span; returns the calls each (src, dst) edge must count over both buckets."""
@@ -113,6 +122,25 @@ def data(tmp_path_factory: pytest.TempPathFactory, s3_env: dict[str, str], s3_bu
     return root, want
 
 
+def _seed_legacy(pg_url: str) -> dict[str, int]:
+    """What an earlier release left: old-named resources, each with a 09:00 call from checkout."""
+    with closing(psycopg2.connect(pg_url)) as conn, conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO dim_tenant (code, name) VALUES ('acme', 'acme') ON CONFLICT (code) DO NOTHING "
+                    "RETURNING id")
+        tid = cur.fetchone()[0]
+        ids = {}
+        for urn, rtype in [("urn:svc:checkout", "svc"), *LEGACY.items()]:
+            cur.execute("INSERT INTO dim_resource (tenant_id, urn, type, first_seen, last_seen) "
+                        "VALUES (%s, %s, %s, '2024-05-01T09:00Z', '2024-05-01T09:04Z') RETURNING id",
+                        (tid, urn, rtype))
+            ids[urn] = cur.fetchone()[0]
+        for urn in LEGACY:
+            cur.execute("INSERT INTO service_call_5m (bucket, tenant_id, src_id, dst_id, calls, errors, rps, err_rate, "
+                        "p50_ms, p95_ms) VALUES ('2024-05-01T09:00Z', %s, %s, %s, 3, 0, 0.01, 0, 1.5, 2.5)",
+                        (tid, ids["urn:svc:checkout"], ids[urn]))
+    return ids
+
+
 def _run(cfg: Path, pg_url: str) -> None:
     assert main(["run", "oo-agg", "--config", str(cfg), "--tenant", "acme", "--from", RUN_FROM, "--to", RUN_TO,
                  "--pg-url", pg_url]) == 0
@@ -120,8 +148,9 @@ def _run(cfg: Path, pg_url: str) -> None:
 
 @pytest.fixture(scope="module")
 def ran(data: tuple[Path, Counter[tuple[str, str]]], pg_url: str) -> tuple[str, dict[str, int]]:
+    legacy_ids = _seed_legacy(pg_url)
     _run(data[0] / "etl.yaml", pg_url)
-    return pg_url, {}
+    return pg_url, legacy_ids
 
 
 def _new_calls(pg_url: str) -> dict[tuple[int, str, str], dict]:  # type: ignore[type-arg]
@@ -183,6 +212,22 @@ def test_no_peer_is_named_twice_or_by_a_lower_rule(ran: tuple[str, dict[str, int
     assert {urn: t for urn, (_id, t) in urns.items() if urn.startswith("urn:db:")} == {
         urn: "db" for urn in urns if urn.startswith("urn:db:")}
     assert urns["urn:queue:activemq:broker-1"][1] == "queue" and urns[UNKNOWN][1] == "svc"
+
+
+def test_old_resources_take_their_current_urn_and_keep_their_history(ran: tuple[str, dict[str, int]]) -> None:
+    pg_url, legacy_ids = ran
+    urns = _resources(pg_url)
+    # renamed in place: the same id, so the 09:00 call written under the old name follows
+    for old, new in [("urn:ext:cache-1", "urn:db:redis:cache-1"), ("urn:ext:mysql-1", "urn:db:mysql:mysql-1"),
+                     ("urn:db:postgresql:legacy_orders", "urn:db:postgresql:orders"),
+                     ("urn:ext:broker-1", "urn:queue:activemq:broker-1"), ("urn:ext:mq-1", "urn:queue:rabbitmq:jobs")]:
+        assert urns[new] == (legacy_ids[old], new.split(":")[1])
+        assert old not in urns
+        assert call_rows(pg_url, "acme")[(OLD_BUCKET, "urn:svc:checkout", new)]["calls"] == 3
+    # a urn:svc: may be a real service, and search-1 is still called over plain http: both stay
+    assert urns["urn:svc:billingdb"][0] == legacy_ids["urn:svc:billingdb"]
+    assert urns["urn:ext:search-1"] == (legacy_ids["urn:ext:search-1"], "ext")
+    assert urns["urn:db:elasticsearch:search-1"][0] not in legacy_ids.values()
 
 
 def test_rerun_changes_nothing(ran: tuple[str, dict[str, int]], data: tuple[Path, Counter[tuple[str, str]]]) -> None:

@@ -40,14 +40,14 @@ Per (bucket, src, dst): ``calls``, ``errors``, ``rps = calls / 300``, ``err_rate
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 
 from airflow_obs_provider.engine.aggregate.duck import connect_duckdb, quote_ident, stream_union_view
 from airflow_obs_provider.engine.aggregate.peers import PEER_COLUMNS, spans_with_peers_sql
-from airflow_obs_provider.engine.aggregate.resources import SeenResource
+from airflow_obs_provider.engine.aggregate.resources import SeenResource, UrnRename
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 
 BUCKET_US = 300_000_000
@@ -74,7 +74,7 @@ WITH s AS (
          nullif({svc}, '') AS svc,
          CASE WHEN nullif({svc}, '') IS NULL THEN $fallback ELSE 'urn:svc:' || lower({svc}) END AS urn,
          {kind} AS kind, upper(coalesce(span_status, '')) = 'ERROR' AS err,
-         duration / 1000.0 AS ms, peer_urn
+         duration / 1000.0 AS ms, peer_urn, legacy_peer_urn
   FROM ({spans}) WHERE nullif(trace_id, '') IS NOT NULL AND nullif(span_id, '') IS NOT NULL
 ),
 callers AS (SELECT * FROM s WHERE ts >= $bstart AND ts < $bend),
@@ -85,7 +85,7 @@ pairs AS (
   FROM callers p JOIN s c ON c.trace_id = p.trace_id AND c.parent_id = p.span_id
 ),
 counted AS (
-  SELECT stream_idx, ts, src, dst, err, ms, src_svc, dst_svc
+  SELECT stream_idx, ts, src, dst, err, ms, src_svc, dst_svc, NULL::VARCHAR AS legacy_dst
   FROM pairs
   WHERE src <> dst AND ((pk = 3 AND ck = 2) OR (pk = 4 AND ck = 5) OR pk IN (0, 1) OR ck IN (0, 1))
 ),
@@ -94,7 +94,7 @@ partnered AS (
 ),
 virtual AS (
   SELECT p.stream_idx, p.ts, p.urn AS src, p.peer_urn AS dst, p.err, p.ms, p.svc AS src_svc,
-         NULL::VARCHAR AS dst_svc
+         NULL::VARCHAR AS dst_svc, p.legacy_peer_urn AS legacy_dst
   FROM callers p LEFT JOIN partnered q ON q.trace_id = p.trace_id AND q.span_id = p.span_id
   WHERE p.kind IN (3, 4) AND p.peer_urn IS NOT NULL AND p.peer_urn <> p.urn
     AND (q.span_id IS NULL OR (p.kind = 4 AND p.peer_urn LIKE 'urn:queue:%'))
@@ -110,6 +110,18 @@ SELECT ts - (ts % $bucket) AS bucket_us, src AS src_urn, dst AS dst_urn, count(*
 FROM edges GROUP BY ALL ORDER BY bucket_us, src_urn, dst_urn
 """
 
+# A virtual node that earlier releases named differently (``legacy_peer_urn``, see :mod:`peers`)
+# may take over its old resource, so that its history follows it, when that is unambiguous:
+# the old name is a virtual kind (a ``urn:svc:`` may be a real service), this computation no
+# longer uses the old name itself, and the old name maps to exactly one new one.
+_RENAMES_SQL = """
+SELECT legacy_dst AS legacy_urn, min(dst) AS urn FROM edges
+WHERE legacy_dst IS NOT NULL AND legacy_dst <> dst
+  AND split_part(legacy_dst, ':', 2) IN ('ext', 'db', 'queue')
+  AND legacy_dst NOT IN (SELECT src FROM edges UNION ALL SELECT dst FROM edges)
+GROUP BY legacy_dst HAVING count(DISTINCT dst) = 1 ORDER BY legacy_urn
+"""
+
 _RESOURCES_SQL = """
 SELECT urn, min(ts) AS first_us, max(ts) AS last_us, max(svc) AS svc FROM (
   SELECT src AS urn, ts, src_svc AS svc FROM edges UNION ALL SELECT dst AS urn, ts, dst_svc AS svc FROM edges
@@ -121,6 +133,7 @@ SELECT urn, min(ts) AS first_us, max(ts) AS last_us, max(svc) AS svc FROM (
 class CallResult:
     rows: pa.Table  # CALL_ROW_SCHEMA
     resources: list[SeenResource]
+    renames: list[UrnRename] = field(default_factory=list)
 
 
 def read_range(bucket_start_us: int, bucket_end_us: int, slack_us: int = DEFAULT_SLACK_US) -> tuple[int, int]:
@@ -182,4 +195,6 @@ def aggregate_calls(
         labels = {mapping.service_column: r["svc"]} if r["svc"] is not None else {}
         rtype = mapping.fallback.type if r["urn"] == fallback_urn else _resource_type(r["urn"])
         resources.append(SeenResource(r["urn"], rtype, int(r["first_us"]), int(r["last_us"]), labels))
-    return CallResult(rows, resources)
+    renames = [UrnRename(r["legacy_urn"], r["urn"], _resource_type(r["urn"]))
+               for r in con.sql(_RENAMES_SQL).to_arrow_table().to_pylist()]
+    return CallResult(rows, resources, renames)

@@ -36,6 +36,9 @@ A database or queue span is typed by its own attributes even when it also carrie
 gives it (``peer.service`` is a caller-side name; two callers may label one database
 differently, or not at all). Ports are not part of a name, so a peer reached through a URL and
 through ``server.address`` is one node.
+
+``legacy_peer_urn`` keeps the rules of earlier releases so that a resource they named
+differently can be given its current URN (``writer.adopt_renamed_resources``).
 """
 
 from __future__ import annotations
@@ -94,8 +97,27 @@ _PEER_URN = """CASE
       WHEN _rpc_system IS NOT NULL THEN 'urn:ext:' || lower(_rpc_system)
     END"""
 
+# The rules of releases before the current conventions: old attribute names only,
+# ``peer.service`` first, ``db.name`` before ``db.namespace``, a host before a bare system.
+_LEGACY_PEER_URN = """CASE
+      WHEN nullif(peer_service, '') IS NOT NULL THEN 'urn:svc:' || lower(peer_service)
+      WHEN coalesce(nullif(db_name, ''), nullif(db_namespace, '')) IS NOT NULL
+        THEN 'urn:db:' || lower(coalesce(nullif(db_system, ''), 'unknown')) || ':'
+             || lower(coalesce(nullif(db_name, ''), nullif(db_namespace, '')))
+      WHEN nullif(messaging_destination_name, '') IS NOT NULL
+        THEN 'urn:queue:' || lower(coalesce(nullif(messaging_system, ''), 'unknown')) || ':'
+             || lower(messaging_destination_name)
+      WHEN nullif(rpc_service, '') IS NOT NULL THEN 'urn:svc:' || lower(rpc_service)
+      WHEN _legacy_host IS NOT NULL THEN 'urn:ext:' || _legacy_host
+      WHEN nullif(db_system, '') IS NOT NULL THEN 'urn:db:' || lower(db_system) || ':' || lower(db_system)
+      WHEN nullif(messaging_system, '') IS NOT NULL
+        THEN 'urn:queue:' || lower(messaging_system) || ':' || lower(messaging_system)
+      WHEN nullif(rpc_system, '') IS NOT NULL THEN 'urn:ext:' || lower(rpc_system)
+    END"""
+
+
 def spans_with_peers_sql(source: str) -> str:
-    """``source``'s rows plus ``peer_urn`` (NULL when the span names no peer).
+    """``source``'s rows plus ``peer_urn`` (NULL when the span names no peer) and ``legacy_peer_urn``.
 
     Each attribute is resolved once, in the inner select, so the rules below read short names.
     """
@@ -103,6 +125,8 @@ def spans_with_peers_sql(source: str) -> str:
         "_db_system": _first(DB_SYSTEM), "_db_name": _first(DB_NAME), "_q_system": _first(QUEUE_SYSTEM),
         "_q_dest": _first(QUEUE_DESTINATION), "_peer_service": _first(PEER_SERVICE),
         "_rpc_service": _first(RPC_SERVICE), "_rpc_system": _first(RPC_SYSTEM), "_host": host_sql(),
+        "_legacy_host": host_sql(("server_address", "net_peer_name"), HOST_URLS),
     }
     inner = ", ".join(f"{expr} AS {name}" for name, expr in resolved.items())
-    return f"SELECT *, {_PEER_URN} AS peer_urn FROM (SELECT *, {inner} FROM {source})"  # noqa: S608
+    return (f"SELECT *, {_PEER_URN} AS peer_urn, {_LEGACY_PEER_URN} AS legacy_peer_urn "  # noqa: S608
+            f"FROM (SELECT *, {inner} FROM {source})")

@@ -68,6 +68,17 @@ def test_empty_services_fall_back_to_the_tenants_fallback_resource() -> None:
     assert aggregate_calls([("default", _spans([_client({}), same]))], B, END, mapping).rows.num_rows == 0
 
 
+def test_renames_are_offered_only_when_unambiguous() -> None:
+    rows = [_client({"db.system": "mysql", "net.peer.name": "mysql-1"}),
+            dict(_client({"db.system": "redis", "server.address": "shared"}), span_id="r", trace_id="r"),
+            dict(_client({"url.full": "http://shared/x"}), span_id="h", trace_id="h"),
+            dict(_client({"db.system": "postgresql", "peer.service": "ordersdb", "db.name": "orders"}),
+                 span_id="p", trace_id="p")]
+    renames = aggregate_calls([("default", _spans(rows))], B, END, UrnMapping()).renames
+    # urn:ext:shared is still called over http; urn:svc:ordersdb may be a real service
+    assert [(r.legacy_urn, r.urn, r.type) for r in renames] == [("urn:ext:mysql-1", "urn:db:mysql:mysql-1", "db")]
+
+
 def _readme_tables() -> list[list[list[str]]]:
     """The tables of the README's virtual-node section, as rows of cells."""
     text = (Path(__file__).parents[4] / "README.md").read_text(encoding="utf-8")
