@@ -32,7 +32,7 @@ import pyarrow.csv as pacsv
 from psycopg2 import sql
 
 from airflow_obs_provider.engine.aggregate.locators import Locator
-from airflow_obs_provider.engine.aggregate.resources import SeenResource
+from airflow_obs_provider.engine.aggregate.resources import SeenResource, UrnRename
 
 _PG_TYPES = {pa.int64(): "bigint", pa.int32(): "integer", pa.float64(): "double precision",
              pa.string(): "text", pa.bool_(): "boolean"}
@@ -77,13 +77,40 @@ def stage(cur: Any, name: str, table: pa.Table) -> int:
     return table.num_rows
 
 
+def _lock_resources(cur: Any, tenant_id: int) -> None:
+    # One writer of this tenant's resources at a time until commit: concurrent windows (and a
+    # window's second batch, e.g. log resources) would otherwise lock rows in crossing orders.
+    cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"dim_resource|{tenant_id}",))
+
+
+def adopt_renamed_resources(cur: Any, tenant_id: int, renames: Sequence[UrnRename]) -> int:
+    """Give a resource that an earlier release named ``legacy_urn`` its current URN, keeping its id.
+
+    Facts reference resources by id, so every row written under the old name (windows not
+    rerun) follows, and a rerun of an old window finds the resource under its new name: one
+    resource per peer, never an old and a new one side by side. Only done while the new URN is
+    not yet a resource (once it is, both stay: merging two histories is not ours to guess), so
+    it is idempotent. Returns the number of resources renamed.
+    """
+    if not renames:
+        return 0
+    _lock_resources(cur, tenant_id)
+    renamed = 0
+    for r in sorted(renames, key=lambda r: r.legacy_urn):
+        cur.execute("""
+            UPDATE dim_resource SET urn = %(urn)s, type = %(type)s
+            WHERE tenant_id = %(tenant)s AND urn = %(legacy)s
+              AND NOT EXISTS (SELECT 1 FROM dim_resource WHERE tenant_id = %(tenant)s AND urn = %(urn)s)
+        """, {"tenant": tenant_id, "urn": _clean(r.urn), "type": r.type, "legacy": _clean(r.legacy_urn)})
+        renamed += cur.rowcount
+    return renamed
+
+
 def upsert_resources(cur: Any, tenant_id: int, resources: Sequence[SeenResource]) -> int:
     """Insert or widen ``dim_resource`` rows (see the module doc); returns the number given."""
     if not resources:
         return 0
-    # One writer of this tenant's resources at a time until commit: concurrent windows (and a
-    # window's second batch, e.g. log resources) would otherwise lock rows in crossing orders.
-    cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"dim_resource|{tenant_id}",))
+    _lock_resources(cur, tenant_id)
     table = pa.table({
         "urn": pa.array([_clean(r.urn) for r in resources], pa.string()),
         "type": pa.array([r.type for r in resources], pa.string()),

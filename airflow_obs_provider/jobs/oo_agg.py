@@ -50,6 +50,7 @@ from airflow_obs_provider.engine.window import Window, parse_duration, parse_tim
 from airflow_obs_provider.engine.writer import (
     METRIC_1M,
     SERVICE_CALL_5M,
+    adopt_renamed_resources,
     replace_facts,
     replace_locators,
     upsert_resources,
@@ -155,6 +156,7 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
             stages["read_logs"] = time.perf_counter() - t
 
             t = time.perf_counter()
+            renamed = adopt_renamed_resources(tx.cur, tx.tenant_id, calls.renames) if calls else 0
             upsert_resources(tx.cur, tx.tenant_id, resources)
             replace_locators(tx.cur, tx.tenant_id, locators, ranges)
             written = replace_facts(tx.cur, tx.tenant_id, METRIC_1M, metrics.rows, window.start_us, window.end_us,
@@ -176,7 +178,7 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
         tx.details.update({
             "stages_s": {k: round(v, 6) for k, v in stages.items()},
             "metric_rows": written, "call_rows": call_rows, "pattern_rows": pattern_rows,
-            "resources": len(resources), "streams_read": len(locators),
+            "resources": len(resources), "resources_renamed": renamed, "streams_read": len(locators),
             "buckets_5m": [buckets[0], buckets[1]] if buckets else None,
         })
 

@@ -236,9 +236,12 @@ def _not_ip(host: str | None) -> str | None:
 
 
 def _address_host(v: Any) -> str | None:
+    """``host[:port]`` -> host; None for empty values, IP literals and socket paths."""
     if not _filled(v):
         return None
     s = str(v).strip()
+    if "/" in s:
+        return None
     try:
         ipaddress.ip_address(s.strip("[]"))
         return None
@@ -259,33 +262,38 @@ def _url_host(v: Any) -> str | None:
     return _not_ip(netloc.split(":")[0])
 
 
-def peer_urn(s: dict[str, Any]) -> str | None:
-    def f(k: str) -> str | None:
-        return str(s[k]) if _filled(s.get(k)) else None
-
-    if f("peer_service"):
-        return f"urn:svc:{f('peer_service')}".lower()
-    db = f("db_name") or f("db_namespace")
-    if db:
-        return f"urn:db:{f('db_system') or 'unknown'}:{db}".lower()
-    if f("messaging_destination_name"):
-        return f"urn:queue:{f('messaging_system') or 'unknown'}:{f('messaging_destination_name')}".lower()
-    if f("rpc_service"):
-        return f"urn:svc:{f('rpc_service')}".lower()
-    host = (_address_host(s.get("server_address")) or _address_host(s.get("net_peer_name"))
-            or _url_host(s.get("url_full")) or _url_host(s.get("http_url")) or _url_host(s.get("url")))
-    if host:
-        return f"urn:ext:{host}"
-    if f("db_system"):
-        return f"urn:db:{f('db_system')}:{f('db_system')}".lower()
-    if f("messaging_system"):
-        return f"urn:queue:{f('messaging_system')}:{f('messaging_system')}".lower()
-    if f("rpc_system"):
-        return f"urn:ext:{f('rpc_system')}".lower()
+def _newest(s: dict[str, Any], *names: str) -> str | None:
+    """The first attribute (OpenTelemetry's dotted name) the flattened span row holds, newest first."""
+    for name in names:
+        v = s.get(name.replace(".", "_"))
+        if _filled(v):
+            return str(v)
     return None
 
 
-def call_edges(spans: Iterable[dict[str, Any]], bucket_start: int, bucket_end: int) -> list[tuple[int, str, str, bool, float | None]]:
+def peer_urn(s: dict[str, Any]) -> str | None:
+    """The virtual node a client/producer span calls, as the README's precedence table says."""
+    host = (_address_host(s.get("server_address")) or _address_host(s.get("net_peer_name"))
+            or _address_host(s.get("network_peer_address")) or _url_host(s.get("url_full"))
+            or _url_host(s.get("http_url")) or _url_host(s.get("url")))
+    db_system, db_name = _newest(s, "db.system.name", "db.system"), _newest(s, "db.namespace", "db.name")
+    if db_system or db_name:
+        return f"urn:db:{(db_system or 'unknown').lower()}:{(db_name or host or db_system or '').lower()}"
+    q_system = _newest(s, "messaging.system")
+    q_dest = _newest(s, "messaging.destination.name", "messaging.destination")
+    if q_system or q_dest:
+        return f"urn:queue:{(q_system or 'unknown').lower()}:{(q_dest or host or q_system or '').lower()}"
+    peer = _newest(s, "service.peer.name", "peer.service") or _newest(s, "rpc.service")
+    if peer:
+        return f"urn:svc:{peer.lower()}"
+    if host:
+        return f"urn:ext:{host}"
+    rpc_system = _newest(s, "rpc.system.name", "rpc.system")
+    return f"urn:ext:{rpc_system.lower()}" if rpc_system else None
+
+
+def call_edges(spans: Iterable[dict[str, Any]], bucket_start: int, bucket_end: int,
+               fallback: str = "urn:svc:unknown_service") -> list[tuple[int, str, str, bool, float | None]]:
     """(caller ts, src, dst, error, latency ms) for callers in [bucket_start, bucket_end)."""
     spans = [s for s in spans if _filled(s.get("trace_id")) and _filled(s.get("span_id"))]
     children: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -293,8 +301,9 @@ def call_edges(spans: Iterable[dict[str, Any]], bucket_start: int, bucket_end: i
         if _filled(s.get("reference_parent_span_id")):
             children[(s["trace_id"], s["reference_parent_span_id"])].append(s)
 
-    def svc(s: dict[str, Any]) -> str | None:
-        return str(s["service_name"]) if _filled(s.get("service_name")) else None
+    def node(s: dict[str, Any]) -> str:
+        """A span's resource: its service, or the fallback when it names none."""
+        return f"urn:svc:{s['service_name']}".lower() if _filled(s.get("service_name")) else fallback
 
     def err(s: dict[str, Any]) -> bool:
         return str(s.get("span_status") or "").upper() == "ERROR"
@@ -306,22 +315,20 @@ def call_edges(spans: Iterable[dict[str, Any]], bucket_start: int, bucket_end: i
     for p in spans:
         if not bucket_start <= p["_timestamp"] < bucket_end:
             continue
-        pk, src = _span_kind(p.get("span_kind")), svc(p)
+        pk, src = _span_kind(p.get("span_kind")), node(p)
         partnered = False
         for c in children.get((p["trace_id"], p["span_id"]), []):
-            ck, dst = _span_kind(c.get("span_kind")), svc(c)
-            if ck in (2, 5) or (dst is not None and dst != src):
+            ck, dst = _span_kind(c.get("span_kind")), node(c)
+            if ck in (2, 5) or dst != src:
                 partnered = True
-            if src is None or dst is None or src == dst:
+            if src == dst:
                 continue
             if (pk, ck) in ((3, 2), (4, 5)) or pk in (0, 1) or ck in (0, 1):
-                edges.append((p["_timestamp"], f"urn:svc:{src}".lower(), f"urn:svc:{dst}".lower(),
-                              err(p) or err(c), ms(p) if pk in (3, 4) else ms(c)))
-        if pk in (3, 4) and src is not None:
+                edges.append((p["_timestamp"], src, dst, err(p) or err(c), ms(p) if pk in (3, 4) else ms(c)))
+        if pk in (3, 4):
             peer = peer_urn(p)
-            if peer and peer != f"urn:svc:{src}".lower() and (
-                    not partnered or (pk == 4 and peer.startswith("urn:queue:"))):
-                edges.append((p["_timestamp"], f"urn:svc:{src}".lower(), peer, err(p), ms(p)))
+            if peer and peer != src and (not partnered or (pk == 4 and peer.startswith("urn:queue:"))):
+                edges.append((p["_timestamp"], src, peer, err(p), ms(p)))
     return edges
 
 

@@ -14,22 +14,22 @@ client, ``"4"`` producer, ``"5"`` consumer; missing or unknown counts as ``"0"``
    caller service -> callee service.
 2. producer -> consumer: a producer span and its consumer child in another service give
    producer service -> consumer service. The queue itself is a node too: a producer span
-   naming a destination also gives producer service -> ``urn:queue:<system>:<destination>``
-   (rule 4's naming), whether or not a consumer is instrumented.
+   whose peer is a queue (rule 4's naming) also gives producer service -> ``urn:queue:...``,
+   whether or not a consumer is instrumented.
 3. parent -> child across services when either kind is missing, unspecified or internal
    (``0``/``1``): parent service -> child service. Every span has one parent, so a pair is
    counted once, whichever rule matched.
    Other cross-service combinations (e.g. server -> server) are not calls and are ignored.
 4. A client or producer span with no server/consumer child (in any service) and no child in
-   another service calls an uninstrumented peer, named as OpenObserve names it:
-   ``peer_service`` -> ``urn:svc:<peer>``; else ``db_name``/``db_namespace`` ->
-   ``urn:db:<db_system or unknown>:<name>``; else ``messaging_destination_name`` ->
-   ``urn:queue:<messaging_system or unknown>:<destination>``; else ``rpc_service`` ->
-   ``urn:svc:<rpc_service>``; else the host of ``server_address``, ``net_peer_name``,
-   ``url_full``, ``http_url`` or ``url`` (port removed; IP literals are skipped) ->
-   ``urn:ext:<host>``; else the system alone: ``urn:db:<db_system>:<db_system>``,
-   ``urn:queue:<messaging_system>:<messaging_system>``, ``urn:ext:<rpc_system>``. A span naming nothing
-   gives no edge; a peer equal to the caller itself is dropped.
+   another service calls an uninstrumented peer, a virtual node named from the span's own
+   attributes by the precedence table of :mod:`peers` (OpenTelemetry's current attribute
+   names before their predecessors; ``urn:db:``, ``urn:queue:``, ``urn:svc:`` or
+   ``urn:ext:``). A span naming nothing gives no edge; a peer equal to the caller is dropped.
+
+A span whose service (``mapping.service_column``) is empty or missing belongs to the tenant's
+fallback resource (``urn_mapping.fallback``, default ``urn:svc:unknown_service``), as metric
+points and log records do: its calls are kept, on either side. Two spans are in "another
+service" when their resource URNs differ.
 
 Per edge: latency = the caller's ``duration`` (µs -> ms) for client/producer callers, else
 the child's duration; error = either side has ``span_status`` ``ERROR``.
@@ -40,62 +40,24 @@ Per (bucket, src, dst): ``calls``, ``errors``, ``rps = calls / 300``, ``err_rate
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 
 from airflow_obs_provider.engine.aggregate.duck import connect_duckdb, quote_ident, stream_union_view
-from airflow_obs_provider.engine.aggregate.resources import SeenResource
+from airflow_obs_provider.engine.aggregate.peers import PEER_COLUMNS, spans_with_peers_sql
+from airflow_obs_provider.engine.aggregate.resources import SeenResource, UrnRename
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 
 BUCKET_US = 300_000_000
 DEFAULT_SLACK_US = 120_000_000
-
-_PEER_COLUMNS = (
-    "peer_service", "db_name", "db_namespace", "db_system", "messaging_destination_name", "messaging_system",
-    "rpc_service", "rpc_system", "server_address", "net_peer_name", "url_full", "http_url", "url",
-)
 
 CALL_ROW_SCHEMA = pa.schema([
     ("bucket_us", pa.int64()), ("src_urn", pa.string()), ("dst_urn", pa.string()),
     ("calls", pa.int64()), ("errors", pa.int64()), ("rps", pa.float64()), ("err_rate", pa.float64()),
     ("p50_ms", pa.float64()), ("p95_ms", pa.float64()), ("stream", pa.string()),
 ])
-
-_IP = r"^(\d{1,3}(\.\d{1,3}){3}|\[?[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\]?)$"
-
-
-def _host_sql(col: str) -> str:
-    """Host of an address column (``host[:port]``), NULL when empty or an IP literal."""
-    h = f"lower(regexp_replace(trim({col}), ':[0-9]+$', ''))"
-    return f"CASE WHEN nullif(trim({col}), '') IS NULL OR regexp_matches(trim({col}), '{_IP}') THEN NULL ELSE {h} END"
-
-
-def _url_host_sql(col: str) -> str:
-    host = f"regexp_extract({col}, '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(\\[[^\\]]*\\]|[^:/?#]*)', 1)"
-    return (f"CASE WHEN nullif({host}, '') IS NULL OR regexp_matches({host}, '{_IP}') THEN NULL "
-            f"ELSE lower({host}) END")
-
-
-def _peer_urn_sql() -> str:
-    db_name = "coalesce(nullif(db_name, ''), nullif(db_namespace, ''))"
-    host = (f"coalesce({_host_sql('server_address')}, {_host_sql('net_peer_name')}, {_url_host_sql('url_full')}, "
-            f"{_url_host_sql('http_url')}, {_url_host_sql('url')})")
-    return f"""CASE
-      WHEN nullif(peer_service, '') IS NOT NULL THEN 'urn:svc:' || lower(peer_service)
-      WHEN {db_name} IS NOT NULL
-        THEN 'urn:db:' || lower(coalesce(nullif(db_system, ''), 'unknown')) || ':' || lower({db_name})
-      WHEN nullif(messaging_destination_name, '') IS NOT NULL
-        THEN 'urn:queue:' || lower(coalesce(nullif(messaging_system, ''), 'unknown')) || ':'
-             || lower(messaging_destination_name)
-      WHEN nullif(rpc_service, '') IS NOT NULL THEN 'urn:svc:' || lower(rpc_service)
-      WHEN {host} IS NOT NULL THEN 'urn:ext:' || {host}
-      WHEN nullif(db_system, '') IS NOT NULL THEN 'urn:db:' || lower(db_system) || ':' || lower(db_system)
-      WHEN nullif(messaging_system, '') IS NOT NULL
-        THEN 'urn:queue:' || lower(messaging_system) || ':' || lower(messaging_system)
-      WHEN nullif(rpc_system, '') IS NOT NULL THEN 'urn:ext:' || lower(rpc_system)
-    END"""
 
 
 _KIND_SQL = """CASE lower(trim(coalesce(span_kind, '')))
@@ -109,33 +71,32 @@ _KIND_SQL = """CASE lower(trim(coalesce(span_kind, '')))
 _EDGES_SQL = """
 WITH s AS (
   SELECT stream_idx, _timestamp AS ts, trace_id, span_id, nullif(reference_parent_span_id, '') AS parent_id,
-         nullif({svc}, '') AS svc, {kind} AS kind, upper(coalesce(span_status, '')) = 'ERROR' AS err,
-         duration / 1000.0 AS ms, {peer} AS peer_urn
-  FROM spans WHERE nullif(trace_id, '') IS NOT NULL AND nullif(span_id, '') IS NOT NULL
+         nullif({svc}, '') AS svc,
+         CASE WHEN nullif({svc}, '') IS NULL THEN $fallback ELSE 'urn:svc:' || lower({svc}) END AS urn,
+         {kind} AS kind, upper(coalesce(span_status, '')) = 'ERROR' AS err,
+         duration / 1000.0 AS ms, peer_urn, legacy_peer_urn
+  FROM ({spans}) WHERE nullif(trace_id, '') IS NOT NULL AND nullif(span_id, '') IS NOT NULL
 ),
 callers AS (SELECT * FROM s WHERE ts >= $bstart AND ts < $bend),
 pairs AS (
-  SELECT p.stream_idx, p.ts, p.trace_id, p.span_id, p.svc AS src_svc, c.svc AS dst_svc, p.kind AS pk,
-         c.kind AS ck, p.err OR c.err AS err, CASE WHEN p.kind IN (3, 4) THEN p.ms ELSE c.ms END AS ms
+  SELECT p.stream_idx, p.ts, p.trace_id, p.span_id, p.urn AS src, c.urn AS dst, p.svc AS src_svc,
+         c.svc AS dst_svc, p.kind AS pk, c.kind AS ck, p.err OR c.err AS err,
+         CASE WHEN p.kind IN (3, 4) THEN p.ms ELSE c.ms END AS ms
   FROM callers p JOIN s c ON c.trace_id = p.trace_id AND c.parent_id = p.span_id
 ),
 counted AS (
-  SELECT stream_idx, ts, 'urn:svc:' || lower(src_svc) AS src, 'urn:svc:' || lower(dst_svc) AS dst, err, ms,
-         src_svc, dst_svc
+  SELECT stream_idx, ts, src, dst, err, ms, src_svc, dst_svc, NULL::VARCHAR AS legacy_dst
   FROM pairs
-  WHERE src_svc IS NOT NULL AND dst_svc IS NOT NULL AND src_svc <> dst_svc
-    AND ((pk = 3 AND ck = 2) OR (pk = 4 AND ck = 5) OR pk IN (0, 1) OR ck IN (0, 1))
+  WHERE src <> dst AND ((pk = 3 AND ck = 2) OR (pk = 4 AND ck = 5) OR pk IN (0, 1) OR ck IN (0, 1))
 ),
 partnered AS (
-  SELECT DISTINCT trace_id, span_id FROM pairs
-  WHERE ck IN (2, 5) OR (dst_svc IS DISTINCT FROM src_svc AND dst_svc IS NOT NULL)
+  SELECT DISTINCT trace_id, span_id FROM pairs WHERE ck IN (2, 5) OR dst <> src
 ),
 virtual AS (
-  SELECT p.stream_idx, p.ts, 'urn:svc:' || lower(p.svc) AS src, p.peer_urn AS dst, p.err, p.ms,
-         p.svc AS src_svc, NULL::VARCHAR AS dst_svc
+  SELECT p.stream_idx, p.ts, p.urn AS src, p.peer_urn AS dst, p.err, p.ms, p.svc AS src_svc,
+         NULL::VARCHAR AS dst_svc, p.legacy_peer_urn AS legacy_dst
   FROM callers p LEFT JOIN partnered q ON q.trace_id = p.trace_id AND q.span_id = p.span_id
-  WHERE p.kind IN (3, 4) AND p.svc IS NOT NULL AND p.peer_urn IS NOT NULL
-    AND p.peer_urn <> 'urn:svc:' || lower(p.svc)
+  WHERE p.kind IN (3, 4) AND p.peer_urn IS NOT NULL AND p.peer_urn <> p.urn
     AND (q.span_id IS NULL OR (p.kind = 4 AND p.peer_urn LIKE 'urn:queue:%'))
 )
 SELECT * FROM counted UNION ALL SELECT * FROM virtual
@@ -149,6 +110,18 @@ SELECT ts - (ts % $bucket) AS bucket_us, src AS src_urn, dst AS dst_urn, count(*
 FROM edges GROUP BY ALL ORDER BY bucket_us, src_urn, dst_urn
 """
 
+# A virtual node that earlier releases named differently (``legacy_peer_urn``, see :mod:`peers`)
+# may take over its old resource, so that its history follows it, when that is unambiguous:
+# the old name is a virtual kind (a ``urn:svc:`` may be a real service), this computation no
+# longer uses the old name itself, and the old name maps to exactly one new one.
+_RENAMES_SQL = """
+SELECT legacy_dst AS legacy_urn, min(dst) AS urn FROM edges
+WHERE legacy_dst IS NOT NULL AND legacy_dst <> dst
+  AND split_part(legacy_dst, ':', 2) IN ('ext', 'db', 'queue')
+  AND legacy_dst NOT IN (SELECT src FROM edges UNION ALL SELECT dst FROM edges)
+GROUP BY legacy_dst HAVING count(DISTINCT dst) = 1 ORDER BY legacy_urn
+"""
+
 _RESOURCES_SQL = """
 SELECT urn, min(ts) AS first_us, max(ts) AS last_us, max(svc) AS svc FROM (
   SELECT src AS urn, ts, src_svc AS svc FROM edges UNION ALL SELECT dst AS urn, ts, dst_svc AS svc FROM edges
@@ -160,6 +133,7 @@ SELECT urn, min(ts) AS first_us, max(ts) AS last_us, max(svc) AS svc FROM (
 class CallResult:
     rows: pa.Table  # CALL_ROW_SCHEMA
     resources: list[SeenResource]
+    renames: list[UrnRename] = field(default_factory=list)
 
 
 def read_range(bucket_start_us: int, bucket_end_us: int, slack_us: int = DEFAULT_SLACK_US) -> tuple[int, int]:
@@ -190,7 +164,7 @@ def input_columns(mapping: UrnMapping) -> dict[str, str]:
     return {
         "_timestamp": "BIGINT", "trace_id": "VARCHAR", "span_id": "VARCHAR",
         "reference_parent_span_id": "VARCHAR", mapping.service_column: "VARCHAR", "span_kind": "VARCHAR",
-        "span_status": "VARCHAR", "duration": "DOUBLE", **{c: "VARCHAR" for c in _PEER_COLUMNS},
+        "span_status": "VARCHAR", "duration": "DOUBLE", **{c: "VARCHAR" for c in PEER_COLUMNS},
     }
 
 
@@ -207,8 +181,11 @@ def aggregate_calls(
         return CallResult(CALL_ROW_SCHEMA.empty_table(), [])
     con = con or connect_duckdb()
     stream_union_view(con, "spans", [table for _, table in streams], input_columns(mapping))
-    sql = _EDGES_SQL.format(svc=quote_ident(mapping.service_column), kind=_KIND_SQL, peer=_peer_urn_sql())
-    con.execute("CREATE OR REPLACE TEMP TABLE edges AS " + sql, {"bstart": bucket_start_us, "bend": bucket_end_us}).fetchall()
+    fallback_urn = mapping.fallback.template.lower()
+    sql = _EDGES_SQL.format(svc=quote_ident(mapping.service_column), kind=_KIND_SQL,
+                            spans=spans_with_peers_sql("spans"))
+    con.execute("CREATE OR REPLACE TEMP TABLE edges AS " + sql,
+                {"bstart": bucket_start_us, "bend": bucket_end_us, "fallback": fallback_urn})
     rows = con.sql(_ROWS_SQL, params={"bucket": BUCKET_US}).to_arrow_table()
     names = [name for name, _ in streams]
     stream_col = pa.array([names[i] for i in rows.column("stream_idx").to_pylist()], pa.string())
@@ -216,6 +193,8 @@ def aggregate_calls(
     resources = []
     for r in con.sql(_RESOURCES_SQL).to_arrow_table().to_pylist():
         labels = {mapping.service_column: r["svc"]} if r["svc"] is not None else {}
-        resources.append(SeenResource(r["urn"], _resource_type(r["urn"]), int(r["first_us"]), int(r["last_us"]),
-                                      labels))
-    return CallResult(rows, resources)
+        rtype = mapping.fallback.type if r["urn"] == fallback_urn else _resource_type(r["urn"])
+        resources.append(SeenResource(r["urn"], rtype, int(r["first_us"]), int(r["last_us"]), labels))
+    renames = [UrnRename(r["legacy_urn"], r["urn"], _resource_type(r["urn"]))
+               for r in con.sql(_RENAMES_SQL).to_arrow_table().to_pylist()]
+    return CallResult(rows, resources, renames)

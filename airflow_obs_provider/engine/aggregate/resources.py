@@ -26,6 +26,15 @@ class SeenResource:
             self.labels[key] = value if mine is None else max(mine, value)
 
 
+@dataclass(frozen=True)
+class UrnRename:
+    """A resource earlier releases called ``legacy_urn`` that the current rules call ``urn``."""
+
+    legacy_urn: str
+    urn: str
+    type: str
+
+
 def merge_resources(*groups: Iterable[SeenResource]) -> list[SeenResource]:
     """One entry per URN (sorted by URN, the lock order for the upsert), labels masked."""
     merged: dict[str, SeenResource] = {}
