@@ -20,8 +20,9 @@ import psycopg2.errors
 import pytest
 from psycopg2 import sql
 from support.age_scenarios import Call, write_calls
-from support.databases import as_role
+from support.databases import as_role, create_database, drop_database
 
+from airflow_obs_provider.engine.bootstrap import bootstrap
 from airflow_obs_provider.engine.db import ensure_tenant
 from airflow_obs_provider.jobs import age_refresh
 
@@ -245,6 +246,19 @@ def test_the_reader_functions_answer_for_its_tenant_only(tenants: tuple[int, int
     assert set(session.fetchall()) <= {(own,)}
 
 
+def test_a_leaky_function_of_the_reader_sees_no_foreign_row(session: Any) -> None:
+    """security_barrier: the views' tenant filter runs before any function the reader adds to a query."""
+    session.execute("""CREATE FUNCTION pg_temp.leak(v text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
+                       $$ BEGIN RAISE NOTICE 'leak: %', v; RETURN true; END $$""")
+    session.connection.notices.clear()
+    for table, column in (("metric_1m", "metric"), ("dim_resource", "urn"), ("log_pattern", "template"),
+                          ("dim_tenant", "name")):
+        session.execute(sql.SQL("SELECT count(*) FROM obs_reader.{} WHERE pg_temp.leak({}::text)").format(
+            sql.Identifier(table), sql.Identifier(column)))
+    notices = "".join(session.connection.notices)
+    assert OWN_MARK in notices and FOREIGN_MARK not in notices
+
+
 def test_no_security_definer_function_of_the_schema_can_be_used_to_look_past_the_views(pg_url: str) -> None:
     with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.prosecdef "
@@ -361,3 +375,55 @@ def test_creating_a_reader_is_idempotent_and_makes_a_missing_role(pg_url: str, t
     finally:
         _drop_role(admin, role)
         admin.close()
+
+
+def test_a_non_superuser_owner_makes_readers_on_a_server_without_age(pg_server_url: str) -> None:
+    """Managed Postgres: the database owner (CREATEROLE, no superuser, no AGE) bootstraps and binds readers."""
+    owner, role = f"obs_own_{uuid.uuid4().hex[:10]}", f"obs_rd_{uuid.uuid4().hex[:10]}"
+    server = _admin(pg_server_url)
+    with server.cursor() as cur:
+        cur.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE").format(sql.Identifier(owner)))
+    url = create_database(pg_server_url, "t_tenant_reader_owner")
+    try:
+        with server.cursor() as cur:
+            cur.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                sql.Identifier(url.rsplit("/", 1)[1]), sql.Identifier(owner)))
+        owner_url = as_role(url, owner)
+        report = bootstrap(owner_url)
+        assert "age" in report.skipped_extensions
+        acme, globex = (_fill_plain_tenant(owner_url, code, mark)
+                        for code, mark in (("acme", OWN_MARK), ("globex", FOREIGN_MARK)))
+        owner_conn = _admin(owner_url)
+        with owner_conn.cursor() as cur:
+            cur.execute("SELECT obs_create_tenant_reader(%s, 'acme')", (role,))
+            cur.execute(sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn = psycopg2.connect(as_role(url, role))
+        conn.autocommit = True
+        try:
+            cur = conn.cursor()
+            cur.execute("SELECT set_config('obs.tenant_id', %s, false)", (str(globex),))
+            cur.execute("SELECT metric FROM metric_1m")
+            assert cur.fetchall() == [(OWN_MARK,)]
+            _scan_everything(cur, _all_relations(url), acme)
+        finally:
+            conn.close()
+        with owner_conn.cursor() as cur:
+            cur.execute("SELECT obs_drop_tenant_reader(%s)", (role,))
+            assert cur.fetchone()[0] is True
+        owner_conn.close()
+    finally:  # dropping the database first leaves the roles nothing to own or be granted
+        drop_database(pg_server_url, url)
+        with server.cursor() as cur:
+            cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+            cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(owner)))
+        server.close()
+
+
+def _fill_plain_tenant(pg_url: str, code: str, mark: str) -> int:
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        tenant = ensure_tenant(cur, code, f"{mark} tenant", configured=(code,))
+        cur.execute("INSERT INTO dim_resource (tenant_id, urn) VALUES (%s, %s) RETURNING id",
+                    (tenant, f"urn:svc:{mark}"))
+        cur.execute("INSERT INTO metric_1m (bucket, tenant_id, resource_id, metric, avg) VALUES (%s, %s, %s, %s, 1)",
+                    (BUCKET, tenant, cur.fetchone()[0], mark))
+    return tenant
