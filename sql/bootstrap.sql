@@ -717,7 +717,6 @@ BEGIN
 
   EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM %I', base, reader);
   EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA %I FROM %I', base, reader);
-  EXECUTE format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA %I FROM %I', base, reader);
   FOR rel IN SELECT i.inhrelid::regclass FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
               WHERE p.relnamespace::regnamespace::text = base LOOP
     EXECUTE format('REVOKE ALL ON %s FROM %I', rel, reader);
