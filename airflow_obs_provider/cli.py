@@ -71,9 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--at", required=True, help="observation time (the window end)")
         _pg(p)
     p = run.add_parser("age-refresh")
-    p.add_argument("--tenant", required=True)
+    p.add_argument("--tenant", required=True,
+                   help="dim_tenant code; without --config it must already exist (or be 'default')")
     p.add_argument("--at", required=True, help="window end T: edges of [T-10m, T) become the graph")
-    p.add_argument("--config", default=None)
+    p.add_argument("--config", default=None,
+                   help="the ETL YAML: checks the tenant, may create it, reads jobs.age-refresh.active_window")
     _pg(p)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures").add_subparsers(dest="job", required=True)

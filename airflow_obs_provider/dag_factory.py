@@ -322,7 +322,7 @@ def _run_planned(planned: Mapping[str, Any], cfg: EtlConfig, settings: ScheduleS
             from airflow_obs_provider.orchestration.backfill import active_window_length
 
             result = age_refresh.run(item.tenant, window.end, pg_url=pg_url, run_info=info,
-                                     active_window=active_window_length(cfg))
+                                     active_window=active_window_length(cfg), configured_tenants=cfg.tenant_codes)
         else:
             from airflow_obs_provider.jobs import topology
 

@@ -117,7 +117,7 @@ def load_scenario(pg_url: str, size: Size, seed: int = 7) -> list[datetime]:
     conn = connect(pg_url)
     try:
         with conn.cursor() as cur:
-            tenant_id = ensure_tenant(cur, TENANT)
+            tenant_id = ensure_tenant(cur, TENANT, configured=(TENANT,))  # the bench's scratch tenant
             execute_values(cur, "INSERT INTO dim_resource (tenant_id, urn, type) VALUES %s",
                            [(tenant_id, f"urn:svc:bench-{i:05d}", "service") for i in range(size.services)])
             cur.execute("SELECT urn, id FROM dim_resource WHERE tenant_id = %s", (tenant_id,))

@@ -70,7 +70,7 @@ def bench(pg_url: str | None, edges: int, churn: float = 0.01, seed: int = 7) ->
         lines = [f"topology diff benchmark: {edges} edges, {churn:.1%} churn, scratch database {name} on {server}"]
         conn = connect(scratch, autocommit=True)
         with conn.cursor() as cur:
-            tenant_id = ensure_tenant(cur, "bench")
+            tenant_id = ensure_tenant(cur, "bench", configured=("bench",))  # the scratch database's tenant
         conn.close()
         t0 = datetime(2026, 1, 1, tzinfo=UTC)
         build = time.perf_counter()

@@ -69,6 +69,11 @@ class EtlConfig:
     base_dir: Path | None = None
     end_date: datetime | None = None  # optional: scheduled DAGs stop creating runs after it
 
+    @property
+    def tenant_codes(self) -> tuple[str, ...]:
+        """The configured tenant codes: the only ones a job may create in ``dim_tenant``."""
+        return tuple(t.code for t in self.tenants)
+
     def tenant(self, code: str) -> TenantConfig:
         for t in self.tenants:
             if t.code == code:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -61,8 +62,31 @@ def sql_text(name: str) -> str:
     return (sql_dir() / name).read_text()
 
 
-def ensure_tenant(cur: Any, code: str, name: str | None = None) -> int:
-    """Return ``dim_tenant.id`` for ``code``, creating the tenant on first use."""
+DEFAULT_TENANT = "default"
+
+
+class UnknownTenantError(ValueError):
+    """A tenant code that is neither in ``dim_tenant`` nor configured: it is never created."""
+
+
+def ensure_tenant(cur: Any, code: str, name: str | None = None, *, configured: Collection[str] = ()) -> int:
+    """Return ``dim_tenant.id`` for ``code``; create it only if it is ``default`` or in ``configured``.
+
+    This is the one place tenants are created. ``configured`` holds the tenant codes of
+    the caller's ETL configuration (empty when it has none): a typo such as ``--tenant
+    nosuch`` must fail, not create a tenant, its ledger rows and graph state.
+    """
+    cur.execute("SELECT id FROM dim_tenant WHERE code = %s", (code,))
+    row = cur.fetchone()
+    if row is not None:
+        return int(row[0])
+    if code != DEFAULT_TENANT and code not in configured:
+        cur.execute("SELECT code FROM dim_tenant ORDER BY code")
+        existing = [r[0] for r in cur.fetchall()]
+        where = (f"the configuration lists {sorted(configured)}" if configured
+                 else "no configuration was given (pass --config with the ETL YAML that lists it)")
+        raise UnknownTenantError(f"unknown tenant {code!r}: it is not in dim_tenant {existing} and {where}; "
+                                 "only configured tenants (and 'default') are created")
     cur.execute(
         "INSERT INTO dim_tenant (code, name) VALUES (%s, %s) ON CONFLICT (code) DO NOTHING",
         (code, name or code),

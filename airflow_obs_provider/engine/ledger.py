@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,14 +104,19 @@ def run_window(
     *,
     pg_url: str | None = None,
     run_info: RunInfo | None = None,
+    configured_tenants: Collection[str] = (),
 ) -> WindowResult:
-    """Run ``body`` inside the exactly-once window transaction and record the outcome."""
+    """Run ``body`` inside the exactly-once window transaction and record the outcome.
+
+    The tenant must exist in ``dim_tenant`` or be in ``configured_tenants`` (the caller's
+    configuration) or be ``default``; any other code fails before a ledger row is written.
+    """
     info = run_info or RunInfo()
     t0 = time.monotonic()
     ctl = connect(pg_url, autocommit=True, application_name=f"obs-etl ledger {job}")
     try:
         with ctl.cursor() as cur:
-            tenant_id = ensure_tenant(cur, tenant_code)
+            tenant_id = ensure_tenant(cur, tenant_code, configured=configured_tenants)
             key = {"job": job, "tenant_id": tenant_id, "from": window.start, "to": window.end}
             cur.execute(_UPSERT_RUNNING, {**key, "dag_id": info.dag_id, "run_id": info.run_id,
                                           "try_number": info.try_number})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from airflow_obs_provider.engine.age_graph import (
@@ -33,12 +34,18 @@ def run(
     pg_url: str | None = None,
     run_info: RunInfo | None = None,
     active_window: timedelta = DEFAULT_ACTIVE_WINDOW,
+    configured_tenants: Collection[str] = (),
 ) -> WindowResult:
-    """Refresh ``tenant``'s active call graph for window end ``at`` (T)."""
+    """Refresh ``tenant``'s active call graph for window end ``at`` (T).
+
+    ``tenant`` must already be in ``dim_tenant`` unless it is in ``configured_tenants``
+    (the codes of the ETL configuration, when there is one) or is ``default``.
+    """
     if not tenant or not tenant.strip():
         raise ValueError("tenant code is empty: pass the dim_tenant code (e.g. --tenant default)")
     window = active_window_ending(parse_time(at), active_window)
-    result = run_window(JOB, tenant, window, refresh_active_graph, pg_url=pg_url, run_info=run_info)
+    result = run_window(JOB, tenant, window, refresh_active_graph, pg_url=pg_url, run_info=run_info,
+                        configured_tenants=configured_tenants)
     missing = result.details.get("age_unavailable")
     if missing and result.status == "success":
         log.warning("Apache AGE unavailable (%s): kept only the relational table active_call_edge "
@@ -61,10 +68,14 @@ def describe(result: WindowResult) -> str:
 def cli_run(args: argparse.Namespace) -> int:
     """``obs-etl run age-refresh --tenant CODE --at ISO [--config YAML] [--pg-url URL]``."""
     active_window = DEFAULT_ACTIVE_WINDOW
+    configured: tuple[str, ...] = ()
     if args.config:  # optional: checks the tenant and reads jobs.age-refresh.active_window
         config = load_config(args.config)
         config.tenant(args.tenant)
         active_window = parse_duration(config.job(JOB).options.get("active_window", active_window))
-    result = run(args.tenant, parse_time(args.at), pg_url=args.pg_url, active_window=active_window)
+        configured = config.tenant_codes
+    # Without --config only tenants already in dim_tenant (and 'default') are refreshed.
+    result = run(args.tenant, parse_time(args.at), pg_url=args.pg_url, active_window=active_window,
+                 configured_tenants=configured)
     print(describe(result))
     return 0

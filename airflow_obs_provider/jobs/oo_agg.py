@@ -189,7 +189,8 @@ def run(cfg: EtlConfig, tenant: str, window: Window, *, pg_url: str | None = Non
         secrets: SourceSecrets | None = None, run_info: RunInfo | None = None) -> WindowResult:
     """Run ``oo-agg`` for one tenant and window, exactly once (see the module doc)."""
     body = window_body(cfg, tenant, window, secrets=secrets)
-    return run_window(JOB, tenant, window, body, pg_url=pg_url, run_info=run_info)
+    return run_window(JOB, tenant, window, body, pg_url=pg_url, run_info=run_info,
+                      configured_tenants=cfg.tenant_codes)
 
 
 def cli_run(args: argparse.Namespace) -> int:

@@ -75,7 +75,8 @@ def run(config: EtlConfig, tenant: str, source: str, at: datetime, *, pg_url: st
         tx.rows_out = diff.nodes_written + diff.edges_written
         tx.details = {"source": source, "at": window.end.isoformat(), **reading, **diff.as_dict()}
 
-    return run_window(job, tenant, window, body, pg_url=pg_url, run_info=run_info)
+    return run_window(job, tenant, window, body, pg_url=pg_url, run_info=run_info,
+                      configured_tenants=config.tenant_codes)
 
 
 def describe(result: WindowResult) -> str:

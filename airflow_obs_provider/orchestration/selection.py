@@ -139,7 +139,7 @@ def _decide(
     conn = connect(pg_url, application_name=f"obs-etl select {job.name}")
     try:
         with conn.cursor() as cur:
-            tenant_id = ensure_tenant(cur, tenant.code, tenant.name)
+            tenant_id = ensure_tenant(cur, tenant.code, tenant.name, configured=(tenant.code,))
             if not _has_success(cur, job.name, tenant_id) and window.end <= now - job.initial_lookback:
                 conn.commit()
                 return f"{REASON_LOOKBACK} ({job.initial_lookback} before {now.isoformat()})", None
@@ -222,7 +222,8 @@ def _record_skip(job: str, tenant: str, window: Window, reason: str, *, pg_url: 
         conn.close()
     if row is not None and row[0] == "success":
         return
-    run_window(job, tenant, window, lambda tx: tx.skip(reason), pg_url=pg_url, run_info=run_info)
+    run_window(job, tenant, window, lambda tx: tx.skip(reason), pg_url=pg_url, run_info=run_info,
+               configured_tenants=(tenant,))  # a tenant of the configuration (select_tenants)
 
 
 def _fire(event: CircuitOpenEvent, job: JobConfig, hook: Callable[[CircuitOpenEvent], None] | None) -> None:

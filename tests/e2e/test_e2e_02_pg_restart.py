@@ -106,7 +106,7 @@ def test_postgres_stopped_during_a_running_task_heals_on_retry(restart_stack: Ai
     holder = psycopg2.connect(target)
     holder.autocommit = True
     with holder.cursor() as cur:
-        tenant_id = ensure_tenant(cur, "acme")
+        tenant_id = ensure_tenant(cur, "acme", configured=("acme",))
         cur.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (advisory_key("oo-agg", tenant_id, first),))
 
     rest.wait_dag(DAG_ID)

@@ -188,7 +188,10 @@ def test_every_table_with_a_tenant_column_has_the_tenant_policy(pg_url: str) -> 
     policed = {t for (t,) in query(pg_url, """SELECT polrelid::regclass::text FROM pg_policy
                                                WHERE polname = 'obs_tenant_isolation'""")}
     assert {"active_call_edge", "age_refresh_state", "etl_circuit_breaker"} <= scoped
-    assert scoped - policed == set()
+    # obs_tenant_reader binds reader roles to tenants: access control, readable by the owner only.
+    assert scoped - policed == {"obs_tenant_reader"}
+    reader_views = {t for (t,) in query(pg_url, "SELECT viewname FROM pg_views WHERE schemaname = 'obs_reader'")}
+    assert policed <= reader_views, "every tenant-scoped table has a tenant readers' view"
 
 
 def test_times_are_timestamptz_and_latencies_double(pg_url: str) -> None:

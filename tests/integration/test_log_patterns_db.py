@@ -39,7 +39,7 @@ def _run(pg_url: str, window: Window, streams: list[tuple[str, pa.Table]], confi
     def body(tx):
         tx.rows_out = write_window_patterns(tx, streams, window.start_us, window.end_us, mapping=MAPPING,
                                             config=config)
-    return run_window(job, tenant, window, body, pg_url=pg_url)
+    return run_window(job, tenant, window, body, pg_url=pg_url, configured_tenants=(tenant,))
 
 
 def _query(pg_url: str, sql: str, params: tuple = ()) -> list[tuple]:

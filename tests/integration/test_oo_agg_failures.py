@@ -126,7 +126,7 @@ def test_postgres_connection_killed_mid_transaction(local_data: Path, pg_url: st
 
     def job() -> None:
         try:
-            run_window(JOB, "killed", FAIL_WINDOW, paused_body, pg_url=pg_url)
+            run_window(JOB, "killed", FAIL_WINDOW, paused_body, pg_url=pg_url, configured_tenants=("killed",))
         except BaseException as exc:  # noqa: BLE001 - the test inspects it
             outcome["error"] = exc
 

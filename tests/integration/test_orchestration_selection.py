@@ -46,7 +46,7 @@ def window(minutes_ago: int) -> Window:
 
 
 def succeed(pg_url: str, tenant: str, w: Window, job: str = "oo-agg") -> None:
-    run_window(job, tenant, w, lambda tx: None, pg_url=pg_url)
+    run_window(job, tenant, w, lambda tx: None, pg_url=pg_url, configured_tenants=(tenant,))
 
 
 def fail(pg_url: str, tenant: str, w: Window, job: str = "oo-agg") -> None:
@@ -54,7 +54,7 @@ def fail(pg_url: str, tenant: str, w: Window, job: str = "oo-agg") -> None:
         raise RuntimeError(f"source unreachable for {tenant}")
 
     with pytest.raises(RuntimeError):
-        run_window(job, tenant, w, body, pg_url=pg_url)
+        run_window(job, tenant, w, body, pg_url=pg_url, configured_tenants=(tenant,))
 
 
 def ledger(pg_url: str, tenant: str, w: Window, job: str = "oo-agg") -> tuple[str, dict[str, Any]] | None:

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 NOW = floor_time(datetime.now(UTC), timedelta(minutes=1))
 MINUTE = timedelta(minutes=1)
+KNOWN = ("acme", "globex", "initech")  # the configured tenants the ledger rows are for
 
 
 def w(minutes_ago: int, width: int = 1) -> Window:
@@ -35,15 +36,16 @@ def broken(tx: WindowTx) -> None:
 @pytest.fixture(scope="module")
 def ledger_url(pg_url: str) -> str:
     for ago in (30, 20, 15):
-        run_window("oo-agg", "acme", w(ago), lambda tx: None, pg_url=pg_url)
+        run_window("oo-agg", "acme", w(ago), lambda tx: None, pg_url=pg_url, configured_tenants=KNOWN)
     for ago in (14, 13):
         with pytest.raises(ValueError):
-            run_window("oo-agg", "acme", w(ago), broken, pg_url=pg_url)
+            run_window("oo-agg", "acme", w(ago), broken, pg_url=pg_url, configured_tenants=KNOWN)
     with pytest.raises(ValueError):  # a failure older than 24 h is not listed
-        run_window("oo-agg", "acme", w(60 * 30), broken, pg_url=pg_url)
+        run_window("oo-agg", "acme", w(60 * 30), broken, pg_url=pg_url, configured_tenants=KNOWN)
     for ago in (600, 599):
-        run_window("oo-agg", "globex", w(ago), lambda tx: tx.skip("before initial lookback (2h)"), pg_url=pg_url)
-    run_window("age-refresh", "acme", w(25, width=5), lambda tx: None, pg_url=pg_url)
+        run_window("oo-agg", "globex", w(ago), lambda tx: tx.skip("before initial lookback (2h)"), pg_url=pg_url,
+                   configured_tenants=KNOWN)
+    run_window("age-refresh", "acme", w(25, width=5), lambda tx: None, pg_url=pg_url, configured_tenants=KNOWN)
     return pg_url
 
 
@@ -101,8 +103,8 @@ def breaker_url(pg_server_url: str) -> Iterator[str]:
     """A second ledger: one tenant whose breaker is open, two successes ending at the same time."""
     url = create_database(pg_server_url, "t_status_breaker")
     bootstrap(url)
-    run_window("age-refresh", "initech", w(20, width=10), lambda tx: None, pg_url=url)
-    run_window("age-refresh", "initech", w(15, width=5), lambda tx: None, pg_url=url)
+    run_window("age-refresh", "initech", w(20, width=10), lambda tx: None, pg_url=url, configured_tenants=KNOWN)
+    run_window("age-refresh", "initech", w(15, width=5), lambda tx: None, pg_url=url, configured_tenants=KNOWN)
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute("INSERT INTO etl_circuit_breaker (job, tenant_id, config_hash, opened_at) "
                     "SELECT 'age-refresh', id, 'h', %s FROM dim_tenant WHERE code = 'initech'", (NOW - 3 * MINUTE,))

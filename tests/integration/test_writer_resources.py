@@ -24,7 +24,7 @@ def _upsert(pg_url: str, first_us: int, last_us: int, labels: dict[str, Any]) ->
     conn = psycopg2.connect(pg_url)
     try:
         with conn.cursor() as cur:
-            tenant = ensure_tenant(cur, "writer")
+            tenant = ensure_tenant(cur, "writer", configured=("writer",))
             upsert_resources(cur, tenant, [SeenResource(URN, "svc", first_us, last_us, labels)])
             conn.commit()
             cur.execute("SELECT labels, (extract(epoch FROM first_seen) * 1e6)::bigint, "

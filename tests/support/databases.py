@@ -15,6 +15,12 @@ def with_database(url: str, dbname: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + dbname))
 
 
+def as_role(url: str, role: str) -> str:
+    """The same database URL, logging in as ``role`` (the dev stack trusts loopback logins)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+
+
 def _admin(server_url: str, statement: sql.Composable) -> None:
     conn = psycopg2.connect(server_url)
     conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
