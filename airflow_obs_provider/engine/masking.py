@@ -12,6 +12,7 @@ sits under a key called ``token`` than to store a real credential.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -186,6 +187,15 @@ def needle_rules_sql(relation: str, column: str) -> str:
     return (f"SELECT {column}, CASE WHEN _ascii THEN CAST({terms} AS BIGINT) END AS rules "  # noqa: S608
             f"FROM (SELECT {column}, lower({column}) AS _low, strlen({column}) = length({column}) AS _ascii "
             f"FROM {relation})")
+
+
+@functools.lru_cache(maxsize=65536)
+def mask_urn(urn: str) -> str:
+    """A resource URN safe to store: secrets masked as in :func:`mask_text`, then lower-cased like
+    every URN (``urn:db:postgres:postgres://x:<secret>@h/db``). The same answer for its own output,
+    so a URN can be normalised any number of times. Cached: a run meets the same few URNs again and
+    again (every edge of a topology names two)."""
+    return mask_text(urn).lower()
 
 
 def is_sensitive_key(key: str) -> bool:

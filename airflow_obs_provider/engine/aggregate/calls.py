@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from airflow_obs_provider.engine.aggregate.duck import connect_duckdb, quote_ident, stream_union_view
+from airflow_obs_provider.engine.aggregate.duck import MASK_URN_SQL, connect_duckdb, quote_ident, stream_union_view
 from airflow_obs_provider.engine.aggregate.resources import SeenResource
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 
@@ -82,7 +82,7 @@ def _peer_urn_sql() -> str:
     db_name = "coalesce(nullif(db_name, ''), nullif(db_namespace, ''))"
     host = (f"coalesce({_host_sql('server_address')}, {_host_sql('net_peer_name')}, {_url_host_sql('url_full')}, "
             f"{_url_host_sql('http_url')}, {_url_host_sql('url')})")
-    return f"""CASE
+    return f"""{MASK_URN_SQL}(CASE
       WHEN nullif(peer_service, '') IS NOT NULL THEN 'urn:svc:' || lower(peer_service)
       WHEN {db_name} IS NOT NULL
         THEN 'urn:db:' || lower(coalesce(nullif(db_system, ''), 'unknown')) || ':' || lower({db_name})
@@ -95,7 +95,7 @@ def _peer_urn_sql() -> str:
       WHEN nullif(messaging_system, '') IS NOT NULL
         THEN 'urn:queue:' || lower(messaging_system) || ':' || lower(messaging_system)
       WHEN nullif(rpc_system, '') IS NOT NULL THEN 'urn:ext:' || lower(rpc_system)
-    END"""
+    END)"""
 
 
 _KIND_SQL = """CASE lower(trim(coalesce(span_kind, '')))
@@ -120,7 +120,7 @@ pairs AS (
   FROM callers p JOIN s c ON c.trace_id = p.trace_id AND c.parent_id = p.span_id
 ),
 counted AS (
-  SELECT stream_idx, ts, 'urn:svc:' || lower(src_svc) AS src, 'urn:svc:' || lower(dst_svc) AS dst, err, ms,
+  SELECT stream_idx, ts, {mask}('urn:svc:' || src_svc) AS src, {mask}('urn:svc:' || dst_svc) AS dst, err, ms,
          src_svc, dst_svc
   FROM pairs
   WHERE src_svc IS NOT NULL AND dst_svc IS NOT NULL AND src_svc <> dst_svc
@@ -131,11 +131,11 @@ partnered AS (
   WHERE ck IN (2, 5) OR (dst_svc IS DISTINCT FROM src_svc AND dst_svc IS NOT NULL)
 ),
 virtual AS (
-  SELECT p.stream_idx, p.ts, 'urn:svc:' || lower(p.svc) AS src, p.peer_urn AS dst, p.err, p.ms,
+  SELECT p.stream_idx, p.ts, {mask}('urn:svc:' || p.svc) AS src, p.peer_urn AS dst, p.err, p.ms,
          p.svc AS src_svc, NULL::VARCHAR AS dst_svc
   FROM callers p LEFT JOIN partnered q ON q.trace_id = p.trace_id AND q.span_id = p.span_id
   WHERE p.kind IN (3, 4) AND p.svc IS NOT NULL AND p.peer_urn IS NOT NULL
-    AND p.peer_urn <> 'urn:svc:' || lower(p.svc)
+    AND p.peer_urn <> {mask}('urn:svc:' || p.svc)
     AND (q.span_id IS NULL OR (p.kind = 4 AND p.peer_urn LIKE 'urn:queue:%'))
 )
 SELECT * FROM counted UNION ALL SELECT * FROM virtual
@@ -207,7 +207,8 @@ def aggregate_calls(
         return CallResult(CALL_ROW_SCHEMA.empty_table(), [])
     con = con or connect_duckdb()
     stream_union_view(con, "spans", [table for _, table in streams], input_columns(mapping))
-    sql = _EDGES_SQL.format(svc=quote_ident(mapping.service_column), kind=_KIND_SQL, peer=_peer_urn_sql())
+    sql = _EDGES_SQL.format(svc=quote_ident(mapping.service_column), kind=_KIND_SQL, peer=_peer_urn_sql(),
+                            mask=MASK_URN_SQL)
     con.execute("CREATE OR REPLACE TEMP TABLE edges AS " + sql, {"bstart": bucket_start_us, "bend": bucket_end_us}).fetchall()
     rows = con.sql(_ROWS_SQL, params={"bucket": BUCKET_US}).to_arrow_table()
     names = [name for name, _ in streams]
