@@ -86,18 +86,24 @@ def _config(root: Path, name: str, source: str) -> Path:
     return path
 
 
+def _failing_run_then_status(config: Path, pg_url: str, env: dict[str, str], says: str) -> str:
+    """``run oo-agg`` that fails (its message names ``says``), then ``status`` listing the failure: all
+    they print, plus the ledger and the locators."""
+    run = _cli("run", "oo-agg", "--config", str(config), "--tenant", "acme", *RANGE, "--pg-url", pg_url,
+               env=env)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert says in run.stderr
+    status = _cli("status", "--pg-url", pg_url, env=env)
+    assert says in status.stdout
+    return run.stdout + run.stderr + status.stdout + status.stderr + _ledger_and_locators(pg_url)
+
+
 @pytest.mark.parametrize(("url", "secrets"), PASSWORD_FORMS[:6])
 def test_a_file_list_url_password_stays_out_of_stderr_ledger_and_status(
         url: str, secrets: tuple[str, ...], oo_folder: Path, pg_url: str) -> None:
     config = _config(oo_folder, "file_list.yaml", "{kind: local, path: oo, org: default, file_list: true}")
-    env = {"OO_FILE_LIST_URL": url}
-    run = _cli("run", "oo-agg", "--config", str(config), "--tenant", "acme", *RANGE, "--pg-url", pg_url,
-               env=env)
-    assert run.returncode == 1, run.stdout + run.stderr
-    assert "file_list" in run.stderr
-    status = _cli("status", "--pg-url", pg_url, env=env)
-    assert "file_list" in status.stdout
-    _assert_absent(run.stdout + run.stderr + status.stdout + status.stderr + _ledger_and_locators(pg_url), secrets)
+    shown = _failing_run_then_status(config, pg_url, {"OO_FILE_LIST_URL": url}, "file_list")
+    _assert_absent(shown, secrets)
 
 
 @pytest.mark.parametrize("base_url", ["https://etl:ApiUrlPw1q@127.0.0.1:1", "http://:ApiUrlPw1q@127.0.0.1:1/oo",
@@ -106,11 +112,5 @@ def test_an_oo_api_url_password_stays_out_of_stderr_ledger_and_status(base_url: 
                                                                       pg_url: str) -> None:
     config = _config(oo_folder, "api.yaml", "{kind: api, org: default, timeout: 5}")
     env = {"OO_API_URL": base_url, "OO_API_USER": "etl@example.com", "OO_API_PASSWORD": "ApiTokenPw2q"}
-    run = _cli("run", "oo-agg", "--config", str(config), "--tenant", "acme", *RANGE, "--pg-url", pg_url,
-               env=env)
-    assert run.returncode == 1, run.stdout + run.stderr
-    assert "OpenObserve API" in run.stderr
-    status = _cli("status", "--pg-url", pg_url, env=env)
-    assert "OpenObserve API" in status.stdout
-    _assert_absent(run.stdout + run.stderr + status.stdout + status.stderr + _ledger_and_locators(pg_url),
-                   ("UrlPw1q", "ApiTokenPw2q"))
+    shown = _failing_run_then_status(config, pg_url, env, "OpenObserve API")
+    _assert_absent(shown, ("UrlPw1q", "ApiTokenPw2q"))

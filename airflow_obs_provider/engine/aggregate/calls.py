@@ -45,7 +45,12 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from airflow_obs_provider.engine.aggregate.duck import MASK_URN_SQL, connect_duckdb, quote_ident, stream_union_view
+from airflow_obs_provider.engine.aggregate.duck import (
+    MASK_URN_SQL,
+    connect_duckdb,
+    quote_ident,
+    stream_union_view,
+)
 from airflow_obs_provider.engine.aggregate.resources import SeenResource
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 

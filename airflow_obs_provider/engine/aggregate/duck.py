@@ -55,8 +55,9 @@ def connect_duckdb(threads: int | None = None) -> duckdb.DuckDBPyConnection:
             if threads:
                 config["threads"] = threads
             database = _databases[key] = duckdb.connect(":memory:", config=config)
-            database.create_function(MASK_URN_SQL, _mask_urns, ["VARCHAR"], "VARCHAR", type="arrow",
-                                     side_effects=False)
+            # type "arrow" as a string: duckdb 1.x and 2.x name the enum in different modules
+            database.create_function(MASK_URN_SQL, _mask_urns, ["VARCHAR"], "VARCHAR",  # type: ignore[call-overload]
+                                     type="arrow", side_effects=False)
     return database.cursor()
 
 
