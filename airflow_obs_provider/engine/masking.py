@@ -58,25 +58,43 @@ def _cli_flag(tools: str, flag: str) -> re.Pattern[str]:
 
 
 # Words that describe a secret rather than being one: "password is incorrect", "with token bucket".
-_PROSE_NOT_A_VALUE = (
-    "a|an|the|to|for|of|on|in|at|by|from|and|or|is|was|are|were|be|been|being|has|have|had|not|no|none|null|nil"
-    "|empty|blank|set|unset|change|changed|changes|changing|reset|update|updated|expire|expired|expires|expiring"
-    "|expiry|expiration|invalid|incorrect|wrong|correct|correctly|valid|required|requirement|requirements|missing"
-    "|mismatch|accepted|rejected|denied|refused|failed|failure|fails|verified|verification|validation|validated"
-    "|authentication|authorization|auth|login|logins|policy|policies|protected|protection|weak|strong|too|length"
-    "|complexity|rotation|rotated|renewed|revoked|refresh|refreshed|provided|supplied|absent|present|stored|saved"
-    "|hidden|masked|redacted|unchanged|disabled|enabled|locked|unlocked|bucket|buckets|limit|limits|count|file"
-    "|prompt|stdin|ok|successfully|success|same|different|ready|generated|sent|received|needed|please|here|there"
-    "|this|that|it|which|when|if|as|with|via|using|must|should|will|can|cannot|could|would|may|might|only|also"
-    "|still|now|again|hash|hashed|encrypted|plaintext|based|less|field|attempt|attempts|type|manager|store|vault"
-    "|rules|history|age|reuse|hint|error|errors|request|requested|issued|used|found|match|matches|matched|check"
-    "|checked|reset|recovery|strength|format|ttl|lifetime|scope|scopes|flow"
-)
-_PROSE_WORD = (r"pass(?:word|wd|phrase|code)?|pwd|secret|token|api[ _-]?key|access[ _-]?key|secret[ _-]?key"
-               r"|private[ _-]?key")
-# the value of prose: quoted, or a word (a sentence's final full stop is not part of it)
-_PROSE_VALUE = (rf"(?!(?:{_PROSE_NOT_A_VALUE})\b)(?![:=]|<[A-Z_]+>)"
-                r"""("[^"]*"|'[^']*'|[^\s"',;]*[^\s"',;.])""")
+_PROSE_NOT_A_VALUE = frozenset((
+    "a an the to for of on in at by from and or is was are were be been being has have had not no none null nil "
+    "empty blank set unset change changed changes changing reset update updated expire expired expires expiring "
+    "expiry expiration invalid incorrect wrong correct correctly valid required requirement requirements missing "
+    "mismatch accepted rejected denied refused failed failure fails verified verification validation validated "
+    "authentication authorization auth login logins policy policies protected protection weak strong too length "
+    "complexity rotation rotated renewed revoked refresh refreshed provided supplied absent present stored saved "
+    "hidden masked redacted unchanged disabled enabled locked unlocked bucket buckets limit limits count file "
+    "prompt stdin ok successfully success same different ready generated sent received needed please here there "
+    "this that it which when if as with via using must should will can cannot could would may might only also "
+    "still now again hash hashed encrypted plaintext based less field attempt attempts type manager store vault "
+    "rules history age reuse hint error errors request requested issued used found match matches matched check "
+    "checked recovery strength format ttl lifetime scope scopes flow"
+).split())
+# the secret word, then how prose hands over its value ("is", "was set to", ":", "=", or just a space)
+_PROSE = re.compile(
+    r"(?<![A-Za-z0-9_])(?=[PpSsTtAa])"  # starts with a letter class: Python's re then skips fast to candidates
+    r"(?i:pass(?:word|wd|phrase|code)?|pwd|secret|token|api[ _-]?key|access[ _-]?key|secret[ _-]?key"
+    r"|private[ _-]?key)(?![A-Za-z0-9_])"
+    r"(?P<sep>(?i:\s*[:=]\s*|\s+(?:(?:is|was|has\s+been|have\s+been)\s+)?(?:(?:set|changed|reset|updated)\s+to\s+"
+    r"|(?:is|was)\b(?:\s+now)?\s*+:?+\s*+)|\s+))"
+    r"""(?P<value>"[^"]*"|'[^']*'|[^\s"',;]*[^\s"',;.])""")  # a sentence's final full stop is not the value's
+# what makes "<word> X" (no verb) a handover: "login with pass X", "authenticated using the token X"
+_PROSE_LEAD = re.compile(r"(?i)\b(?:with|using|via|use|uses|enter|entered|tried|trying)\s+(?:(?:the|a|an|my|your|his"
+                         r"|her|its|our|their|new|old|admin|root|user|default|temporary|temp|initial|master)\s+)*$")
+
+
+def _mask_prose(m: re.Match[str]) -> str:
+    """The prose rule's decision: a value that is a word about the secret ("is incorrect") or already a
+    marker stays, and a bare "password X" needs a lead such as "with" / "using" before it."""
+    value = m["value"]
+    if value.strip("\"'").lower() in _PROSE_NOT_A_VALUE or _PLACEHOLDER.fullmatch(value.upper()):
+        return m[0]
+    if not m["sep"].strip() and not _PROSE_LEAD.search(m.string, max(0, m.start() - 80), m.start()):
+        return m[0]
+    return m[0][: m.start("value") - m.start()] + SECRET
+
 
 _RULES: list[tuple[re.Pattern[str], Any, tuple[str, ...]]] = [
     # PEM blocks (private keys, certificates with keys)
@@ -116,7 +134,7 @@ _RULES: list[tuple[re.Pattern[str], Any, tuple[str, ...]]] = [
     (re.compile(rf"""(?<![\w.-])([\w.-]++)(\s*[=:]\s*)({_QUOTED_VALUE}|{_BARE_VALUE})"""),
      lambda m: f"{m[1]}{m[2]}{SECRET}" if _is_secret_pair(m[1], m[3]) else m[0], _KEY_WORDS),
     # options whose name ends in a secret word, value after a space: --password PW, --token X, -pass X
-    (re.compile(rf"((?<!\S)--?(?:[A-Za-z0-9]+[-_])*(?i:passw(?:or)?d|passwd|pass|pwd|secret|token|api-?key"
+    (re.compile(rf"(-(?<!\S-)-?(?:[A-Za-z0-9]+[-_])*(?i:passw(?:or)?d|passwd|pass|pwd|secret|token|api-?key"
                 rf"|access-?key|secret-?key|credentials?|auth)\s+){_ARG_VALUE}"), r"\1" + SECRET, _KEY_WORDS),
     # user:password options (curl -u admin:PW, --user, --proxy-user, -U); "-u 1000:1000" is uid:gid
     (re.compile(rf"((?<!\S)(?:-u|-U|--user|--proxy-user)(?:\s+|=)?[^\s:'\"]+:)(?!\d+(?:\s|$)){_ARG_VALUE}"),
@@ -127,16 +145,10 @@ _RULES: list[tuple[re.Pattern[str], Any, tuple[str, ...]]] = [
     (_cli_flag(r"redis-cli", r"-a\s*"), r"\1" + SECRET, ("redis-cli",)),
     (_cli_flag(r"ldap\w+", r"-w\s*"), r"\1" + SECRET, ("ldap",)),
     (_cli_flag(r"zip|unzip|rar|unrar|7za?", r"-[pP]\s*"), r"\1" + SECRET, ("zip", "rar", "7z")),
-    (_cli_flag(r"smbclient|rpcclient|net", r"(?:-U\s*|--user(?:name)?=)[^\s%]+%"), r"\1" + SECRET, ("smbclient", "rpcclient", "net")),
-    # prose: "the admin password is X", "token was set to X", "api key: X"
-    (re.compile(rf"(?i)(\b(?:{_PROSE_WORD})(?:\s*[:=]\s*|\s+(?:(?:is|was|has\s+been|have\s+been)\s+)?"
-                rf"(?:(?:set|changed|reset|updated)\s+to\s+|(?:is|was)\b(?:\s+now)?\s*+:?+\s*+)|\s+=\s*)){_PROSE_VALUE}"),
-     r"\1" + SECRET, ("pass", "pwd", "secret", "token", "key")),
-    # prose: "login with pass X", "authenticated using token X"
-    (re.compile(rf"(?i)(\b(?:with|using|via|use|uses|enter|entered|tried|trying)\s+"
-                rf"(?:(?:the|a|an|my|your|his|her|its|our|their|new|old|admin|root|user|default|temporary|temp"
-                rf"|initial|master|api|access)\s+)*(?:{_PROSE_WORD})\s*:?\s+){_PROSE_VALUE}"),
-     r"\1" + SECRET, ("pass", "pwd", "secret", "token", "key")),
+    (_cli_flag(r"smbclient|rpcclient", r"(?:-U\s*|--user(?:name)?=)[^\s%]+%"), r"\1" + SECRET,
+     ("smbclient", "rpcclient")),
+    # prose: "the admin password is X", "token was set to X", "api key: X", "login with pass X"
+    (_PROSE, _mask_prose, ("pass", "pwd", "secret", "token", "key")),
     # AWS secret access keys have no prefix; only catch them beside their usual names (above) or
     # as a 40-char base64 run next to an access key id, which is how they leak in config dumps.
     # The <AWS_KEY> marker is written by the key-id rule in this same pass, so the original text
