@@ -159,6 +159,8 @@ _RULES: list[tuple[re.Pattern[str], Any, tuple[str, ...]]] = [
      ("@",)),
 ]
 assert len(_RULES) < 63, "needle_rules_sql packs one bit per rule into a BIGINT"
+_NEEDLE_SETS = [frozenset(needles) for _, _, needles in _RULES]
+_ALL_NEEDLES = tuple(sorted(frozenset().union(*_NEEDLE_SETS)))  # each checked once per text, not once per rule
 
 
 def mask_text(text: str, rules: int | None = None) -> str:
@@ -170,11 +172,11 @@ def mask_text(text: str, rules: int | None = None) -> str:
         return text
     if rules is None:
         low = text.lower()
-        for pattern, replacement, needles in _RULES:
-            for needle in needles:
-                if needle in low:
+        present = {needle for needle in _ALL_NEEDLES if needle in low}  # usually empty: done
+        if present:
+            for (pattern, replacement, _), needles in zip(_RULES, _NEEDLE_SETS, strict=True):
+                if not needles.isdisjoint(present):
                     text = pattern.sub(replacement, text)
-                    break
         return text
     bit = 0
     while rules >> bit:  # most texts hold no needle: rules == 0 returns at once
@@ -201,7 +203,7 @@ def needle_rules_sql(relation: str, column: str) -> str:
             f"FROM {relation})")
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=1 << 17)
 def mask_urn(urn: str) -> str:
     """A resource URN safe to store: secrets masked as in :func:`mask_text`, then lower-cased like
     every URN (``urn:db:postgres:postgres://x:<secret>@h/db``). The same answer for its own output,
