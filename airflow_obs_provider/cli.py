@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -102,18 +103,38 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
     return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
 
 
+class RedactingFilter(logging.Filter):
+    """Masks credentials in every log record a handler emits (message and traceback), as
+    :func:`engine.db.redact_url` does for printed errors: a URL or a library's message can hold one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from airflow_obs_provider.engine.db import redact_url
+
+        message = record.getMessage()
+        safe = redact_url(message)
+        if safe != message:
+            record.msg, record.args = safe, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_url("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+        return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     try:
         return int(_handler(args)(args) or 0)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a clear one-line error for users; -v shows the traceback
+        from airflow_obs_provider.engine.db import redact_url
+
         if args.verbose:
-            raise
-        print(f"obs-etl: error: {exc}", file=sys.stderr)
+            print(redact_url(traceback.format_exc()).rstrip("\n"), file=sys.stderr)
+        print(f"obs-etl: error: {redact_url(str(exc))}", file=sys.stderr)
         return 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Collection
@@ -12,16 +13,45 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@]+:)[^@]*@")
+from airflow_obs_provider.engine.masking import mask_text
+
+_QUOTED = re.compile(r'"([^"]*)"')
 
 
 class DatabaseError(RuntimeError):
     """A database could not be reached or refused us; the message never holds a password."""
 
 
-def redact_url(url: str) -> str:
-    """Hide the password of a connection URL so it can be logged."""
-    return _PASSWORD_IN_URL.sub(r"\1***@", url)
+def redact_url(text: str) -> str:
+    """``text`` safe to print, log or store: a URL, a libpq connection string or any message holding one,
+    with its credentials masked (``postgresql://u:<SECRET>@h/db``, ``?password=<SECRET>``,
+    ``host=h password=<SECRET>``) by the product's one set of secret rules (:mod:`masking`). Every
+    error path (the ledger's ``error`` column, stderr, log lines) goes through here."""
+    return mask_text(text)
+
+
+def _hidden_parts(text: str) -> list[str]:
+    """The pieces of ``text`` that :func:`redact_url` replaces (its secrets)."""
+    masked = redact_url(text)
+    ops = difflib.SequenceMatcher(None, text, masked, autojunk=False).get_opcodes()
+    return [text[i1:i2] for tag, i1, i2, _, _ in ops if tag in ("replace", "delete") and i2 > i1]
+
+
+def redact_echo(message: str, source: str) -> str:
+    """A library's error ``message`` about ``source`` (a connection URL) made safe: libpq quotes what
+    it could not use, and reads a URL its own way (``u:p@ss@h`` gives host ``"ss@h"``), so a quoted
+    fragment that shares two characters with a secret of ``source`` is hidden too."""
+    secrets = _hidden_parts(source)
+
+    def hide(m: re.Match[str]) -> str:
+        fragment = m.group(1)
+        for secret in secrets:
+            match = difflib.SequenceMatcher(None, fragment, secret, autojunk=False).find_longest_match()
+            if match.size >= min(2, len(secret)):
+                return '"<SECRET>"'
+        return m.group(0)
+
+    return redact_url(_QUOTED.sub(hide, message) if secrets else message)
 
 
 def resolve_pg_url(pg_url: str | None = None) -> str:
@@ -38,7 +68,7 @@ def connect(pg_url: str | None = None, *, autocommit: bool = False, application_
         conn = psycopg2.connect(url, application_name=application_name, connect_timeout=15)
     except psycopg2.Error as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatabaseError(f"cannot connect to Postgres at {redact_url(url)}: {redact_url(msg)}") from None
+        raise DatabaseError(f"cannot connect to Postgres at {redact_url(url)}: {redact_echo(msg, url)}") from None
     conn.autocommit = autocommit
     with conn.cursor() as cur:
         cur.execute("SET TIME ZONE 'UTC'")

@@ -44,6 +44,7 @@ from airflow_obs_provider.engine.aggregate.metrics import read_range as metrics_
 from airflow_obs_provider.engine.aggregate.resources import merge_resources
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 from airflow_obs_provider.engine.config import ConfigError, EtlConfig, JobConfig, load_config
+from airflow_obs_provider.engine.db import redact_url
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, WindowTx, run_window
 from airflow_obs_provider.engine.oo.source import OOSource, SourceSecrets, open_source
 from airflow_obs_provider.engine.window import Window, parse_duration, parse_time, split_range
@@ -208,7 +209,7 @@ def cli_run(args: argparse.Namespace) -> int:
         try:
             result = run(cfg, args.tenant, window, pg_url=args.pg_url)
         except Exception as exc:
-            print(f"[{i}/{len(windows)}] {window} failed: {exc}", file=sys.stderr)
+            print(f"[{i}/{len(windows)}] {window} failed: {redact_url(str(exc))}", file=sys.stderr)
             return 1
         total_in += result.rows_in
         total_out += result.rows_out

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from airflow_obs_provider.engine.db import connect
+from airflow_obs_provider.engine.db import connect, redact_url
 from airflow_obs_provider.orchestration.schedule import schedule_settings
 
 RECENT = timedelta(hours=24)
@@ -178,11 +178,11 @@ def format_status(statuses: list[JobTenantStatus], *, now: datetime) -> list[str
             lines.append(f"  {s.running} window(s) running now (or left 'running' by a killed worker)")
         for p in s.failures:
             lines.append(f"  failed {_window_text(p.window_from, p.window_to)} after {p.attempts} attempt(s): "
-                         f"{p.text}")
+                         f"{redact_url(p.text)}")  # rows written before masking got better
         if s.failed_24h > len(s.failures):
             lines.append(f"  ... and {s.failed_24h - len(s.failures)} more failed window(s)")
         for reason, count in s.skip_reasons.most_common():
-            lines.append(f"  skipped {count} window(s): {reason}")
+            lines.append(f"  skipped {count} window(s): {redact_url(reason)}")
     return lines
 
 

@@ -224,3 +224,16 @@ def test_an_aws_secret_beside_its_key_id_never_reaches_templates_or_samples(pg_u
     for template, sample in rows:
         assert "wJalrXUtnFEMI" not in template + sample and "AKIAIOSFODNN7" not in template + sample
         assert "<AWS_KEY> <SECRET>" in sample
+
+
+def test_the_sample_is_the_earliest_line_and_masked_whichever_window_runs_first(pg_url: str) -> None:
+    tenant = "sample-order"
+    early, late = _window(60, 65), _window(65, 70)
+    early_lines = ["job 17 took 3 ms password=EarlyPw1", "job 18 took 4 ms password=EarlyPw2"]
+    late_lines = ["job 99 took 8 ms password=LatePw1", "job 98 took 9 ms password=LatePw2"]
+    _run(pg_url, late, [("s", _stream(late_lines, ["batch"] * 2, ["INFO"] * 2, late.start))], tenant=tenant)
+    _run(pg_url, early, [("s", _stream(early_lines, ["batch"] * 2, ["INFO"] * 2, early.start))], tenant=tenant)
+    (row,) = _query(pg_url, "SELECT sample, first_seen, last_seen, template FROM log_pattern l JOIN dim_tenant t "
+                            "ON t.id = l.tenant_id WHERE t.code = %s", (tenant,))
+    assert row[:3] == ("job 17 took 3 ms password=<SECRET>", early.start, late.start + timedelta(seconds=1))
+    assert "Pw" not in row[3]

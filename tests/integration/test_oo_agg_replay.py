@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import psycopg2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -92,3 +93,43 @@ def test_any_order_with_repeats_and_concurrent_duplicates_equals_one_clean_run(d
         assert got["resources"] == clean["resources"]
     finally:
         drop_database(pg_server_url, url)
+
+
+def _patterns(pg_url: str) -> dict[str, list[tuple]]:
+    """Every column of log_pattern, log_pattern_5m (by URN) and the aliases, without surrogate ids."""
+    conn = psycopg2.connect(pg_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT fingerprint, template, severity, first_seen, last_seen, sample FROM log_pattern "
+                        "ORDER BY fingerprint")
+            patterns = cur.fetchall()
+            cur.execute("""SELECT c.bucket, r.urn, c.fingerprint, c.count, c.count_error FROM log_pattern_5m c
+                           JOIN dim_resource r ON r.id = c.resource_id ORDER BY 1, 2, 3""")
+            counts = cur.fetchall()
+            cur.execute("SELECT old_fingerprint, new_fingerprint FROM log_pattern_alias ORDER BY 1")
+            return {"log_pattern": patterns, "log_pattern_5m": counts, "aliases": cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def test_log_pattern_samples_do_not_depend_on_the_order_ranges_run_in(setup, pg_server_url) -> None:  # type: ignore[no-untyped-def]
+    """Run 10:05-10:10 then 10:00-10:05, and the other way round: identical log_pattern rows."""
+    from airflow_obs_provider.engine.bootstrap import bootstrap
+
+    cfg, _ = setup
+    minute = WINDOWS[1].start - WINDOWS[0].start
+    early = list(split_range(parse_time("2024-05-01T10:00:00Z"), parse_time("2024-05-01T10:05:00Z"), minute))
+    late = list(split_range(parse_time("2024-05-01T10:05:00Z"), parse_time("2024-05-01T10:10:00Z"), minute))
+    got = []
+    for order in (early + late, late + early):
+        url = create_database(pg_server_url, "t_oo_replay_samples")
+        try:
+            bootstrap(url)
+            for w in order:
+                run(cfg, "acme", w, pg_url=url)
+            got.append(_patterns(url))
+        finally:
+            drop_database(pg_server_url, url)
+    forward, backward = got
+    assert len(forward["log_pattern"]) > 10
+    assert forward == backward

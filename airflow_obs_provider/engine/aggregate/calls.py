@@ -45,7 +45,12 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from airflow_obs_provider.engine.aggregate.duck import connect_duckdb, quote_ident, stream_union_view
+from airflow_obs_provider.engine.aggregate.duck import (
+    MASK_URN_SQL,
+    connect_duckdb,
+    quote_ident,
+    stream_union_view,
+)
 from airflow_obs_provider.engine.aggregate.peers import PEER_COLUMNS, spans_with_peers_sql
 from airflow_obs_provider.engine.aggregate.resources import SeenResource, UrnRename
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
@@ -72,9 +77,9 @@ _EDGES_SQL = """
 WITH s AS (
   SELECT stream_idx, _timestamp AS ts, trace_id, span_id, nullif(reference_parent_span_id, '') AS parent_id,
          nullif({svc}, '') AS svc,
-         CASE WHEN nullif({svc}, '') IS NULL THEN $fallback ELSE 'urn:svc:' || lower({svc}) END AS urn,
+         {mask}(CASE WHEN nullif({svc}, '') IS NULL THEN $fallback ELSE 'urn:svc:' || {svc} END) AS urn,
          {kind} AS kind, upper(coalesce(span_status, '')) = 'ERROR' AS err,
-         duration / 1000.0 AS ms, peer_urn, legacy_peer_urn
+         duration / 1000.0 AS ms, {mask}(peer_urn) AS peer_urn, legacy_peer_urn
   FROM ({spans}) WHERE nullif(trace_id, '') IS NOT NULL AND nullif(span_id, '') IS NOT NULL
 ),
 callers AS (SELECT * FROM s WHERE ts >= $bstart AND ts < $bend),
@@ -183,7 +188,7 @@ def aggregate_calls(
     stream_union_view(con, "spans", [table for _, table in streams], input_columns(mapping))
     fallback_urn = mapping.fallback.template.lower()
     sql = _EDGES_SQL.format(svc=quote_ident(mapping.service_column), kind=_KIND_SQL,
-                            spans=spans_with_peers_sql("spans"))
+                            spans=spans_with_peers_sql("spans"), mask=MASK_URN_SQL)
     con.execute("CREATE OR REPLACE TEMP TABLE edges AS " + sql,
                 {"bstart": bucket_start_us, "bend": bucket_end_us, "fallback": fallback_urn})
     rows = con.sql(_ROWS_SQL, params={"bucket": BUCKET_US}).to_arrow_table()

@@ -20,6 +20,9 @@ service that did not set one). The mapping is configurable per tenant
       label_columns: [service_version, deployment_environment]   # extra labels kept
       fallback: "urn:svc:unknown_service"
 
+Every URN is masked like free text (:func:`masking.mask_urn`): a secret in a column value becomes
+``<secret>``, so two resources that differ only by a secret are one resource.
+
 Labels stored in ``dim_resource.labels`` are the rule's columns plus ``label_columns``
 that hold exactly one value for the resource in the window (a service's pods differ, so a
 service carries no pod name), masked with :func:`masking.mask_labels` before storing.
@@ -32,8 +35,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_obs_provider.engine.aggregate.duck import quote_ident, sql_literal
+from airflow_obs_provider.engine.aggregate.duck import MASK_URN_SQL, quote_ident, sql_literal
 from airflow_obs_provider.engine.config import ConfigError
+from airflow_obs_provider.engine.masking import mask_urn
 
 RESOURCE_TYPES = ("svc", "pod", "host", "db", "queue", "ext")
 
@@ -62,14 +66,15 @@ class UrnRule:
         return tuple(f for _, f, _, _ in string.Formatter().parse(self.template) if f)
 
     def sql(self) -> str:
-        """DuckDB expression building the lower-cased URN from the row's columns."""
+        """DuckDB expression building the URN from the row's columns: lower-cased, secrets masked
+        (a service named ``svc password=x`` must not put the password into ``dim_resource``)."""
         parts = []
         for literal, name, _, _ in string.Formatter().parse(self.template):
             if literal:
                 parts.append(sql_literal(literal))
             if name:
                 parts.append(quote_ident(name))
-        return f"lower(concat({', '.join(parts)}))"
+        return f"{MASK_URN_SQL}(concat({', '.join(parts)}))"
 
     def condition_sql(self) -> str:
         return " AND ".join(f"nullif({quote_ident(c)}, '') IS NOT NULL" for c in self.columns) or "true"
@@ -127,7 +132,7 @@ class UrnMapping:
     def urn_sql(self) -> str:
         """DuckDB CASE expression: the resource URN of a row."""
         whens = " ".join(f"WHEN {r.condition_sql()} THEN {r.sql()}" for r in self.rules)
-        return f"CASE {whens} ELSE {sql_literal(self.fallback.template.lower())} END"
+        return f"CASE {whens} ELSE {sql_literal(mask_urn(self.fallback.template))} END"
 
     def type_sql(self) -> str:
         whens = " ".join(f"WHEN {r.condition_sql()} THEN {sql_literal(r.type)}" for r in self.rules)

@@ -7,12 +7,14 @@ shortened (``max_query_range``) is an error: a window must be complete or fail.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
 import pyarrow.compute as pc
 import requests
 
+from airflow_obs_provider.engine.db import redact_url
 from airflow_obs_provider.engine.oo.layout import stream_sql
 from airflow_obs_provider.engine.oo.schema import SchemaError, normalise, rows_to_table
 from airflow_obs_provider.engine.oo.source import (
@@ -25,6 +27,7 @@ from airflow_obs_provider.engine.oo.source import (
 )
 from airflow_obs_provider.engine.oo.tls import parse_verify
 
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 _KNOWN_KEYS = {"kind", "org", "base_url", "page_size", "partitions", "verify", "timeout", "ui_base_url"}
 
 
@@ -33,6 +36,12 @@ def _function_errors(body: Mapping[str, Any]) -> list[str]:
     if not fe:
         return []
     return [str(x) for x in fe] if isinstance(fe, list) else [str(fe)]
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without ``user[:password]@`` (``https://u:pw@oo.example.com/x`` -> ``https://oo.example.com/x``);
+    the password is masked first, so one holding '/' or '@' goes too."""
+    return _USERINFO.sub(r"\1", redact_url(url), count=1)
 
 
 class ApiSource:
@@ -45,10 +54,12 @@ class ApiSource:
             raise SourceConfigError("source.page_size must be positive")
         self.org = org
         self.base_url = base_url.rstrip("/")
+        # what messages show: OO_API_URL may carry user:password@ although the account is configured apart
+        self.shown_url = redact_url(self.base_url)
         self.page_size = page_size
         self.partitions = partitions
         self.timeout = timeout
-        self.ui_base_url = ui_base_url or self.base_url
+        self.ui_base_url = ui_base_url or _without_userinfo(self.base_url)  # a link stored in oo_locator
         self._session = requests.Session()
         self._session.auth = (user, password)
         # Per request, not Session.verify: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override
@@ -60,20 +71,20 @@ class ApiSource:
         try:
             resp = self._session.request(method, url, timeout=self.timeout, verify=self._verify, **kwargs)
         except requests.RequestException as exc:
-            raise OOReadError(f"OpenObserve API {self.base_url}: {what}: request failed: {type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+            raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: request failed: {type(exc).__name__}: "
+                              f"{redact_url(str(exc).splitlines()[0]) if str(exc) else ''}") from None
         if resp.status_code in (401, 403):
-            raise OOReadError(f"OpenObserve API {self.base_url}: {what}: authentication refused "
+            raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: authentication refused "
                               f"(HTTP {resp.status_code}); use a service account (email + token)")
         if resp.status_code != 200:
-            raise OOReadError(f"OpenObserve API {self.base_url}: {what}: HTTP {resp.status_code}: "
+            raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: HTTP {resp.status_code}: "
                               f"{resp.text[:300]}")
         try:
             body = resp.json()
         except ValueError:
-            raise OOReadError(f"OpenObserve API {self.base_url}: {what}: the answer is not JSON") from None
+            raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: the answer is not JSON") from None
         if not isinstance(body, dict):
-            raise OOReadError(f"OpenObserve API {self.base_url}: {what}: unexpected answer {str(body)[:200]}")
+            raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: unexpected answer {str(body)[:200]}")
         return body
 
     def streams(self, stream_type: str) -> list[str]:
@@ -91,26 +102,26 @@ class ApiSource:
         cursor = start_us
         for a, b in parts:
             if a != cursor or b <= a:
-                raise OOReadError(f"OpenObserve API {self.base_url}: {what}: partitions {parts} do not tile "
+                raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: partitions {parts} do not tile "
                                   f"[{start_us}, {end_us})")
             cursor = b
         if cursor != end_us:
-            raise OOReadError(f"OpenObserve API {self.base_url}: {what}: partitions {parts} do not tile "
+            raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: partitions {parts} do not tile "
                               f"[{start_us}, {end_us})")
         return parts
 
     def _check(self, body: Mapping[str, Any], start_us: int, end_us: int, what: str) -> None:
         errors = _function_errors(body)
         if body.get("is_partial"):
-            raise OOReadError(f"OpenObserve API {self.base_url}: {what}: OO returned a partial result "
+            raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: OO returned a partial result "
                               f"(is_partial){': ' + '; '.join(errors) if errors else ''}")
         new_start, new_end = body.get("new_start_time"), body.get("new_end_time")
         if (new_start and int(new_start) != start_us) or (new_end and int(new_end) != end_us):
-            raise OOReadError(f"OpenObserve API {self.base_url}: {what}: OO shortened the time range to "
+            raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: OO shortened the time range to "
                               f"[{new_start or start_us}, {new_end or end_us}) (max_query_range?)"
                               f"{': ' + '; '.join(errors) if errors else ''}")
         if errors:
-            raise OOReadError(f"OpenObserve API {self.base_url}: {what}: OO reported: {'; '.join(errors)}")
+            raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: OO reported: {'; '.join(errors)}")
 
     def read(self, stream_type: str, stream: str, start_us: int, end_us: int,
              columns: Collection[str] | None = None) -> StreamRead:
@@ -139,10 +150,10 @@ class ApiSource:
         try:
             table = normalise([rows_to_table(hits)] if hits else [], stream_type)
         except SchemaError as exc:
-            raise OOReadError(f"OpenObserve API {self.base_url}: {what}: {exc}") from None
+            raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: {exc}") from None
         if "_timestamp" in table.column_names and table.num_rows:
             if table.column("_timestamp").null_count:
-                raise OOReadError(f"OpenObserve API {self.base_url}: {what}: hits without _timestamp")
+                raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: hits without _timestamp")
             ts = table.column("_timestamp")
             table = table.filter(pc.and_(pc.greater_equal(ts, start_us), pc.less(ts, end_us)))
         return StreamRead(stream_type, stream, table, tuple(requests_made), table.num_rows)
@@ -151,7 +162,7 @@ class ApiSource:
         return oo_ui_url(self.ui_base_url, self.org, stream_type, stream, start_us, end_us, sql)
 
     def __repr__(self) -> str:
-        return f"ApiSource({self.base_url}, org={self.org!r})"
+        return f"ApiSource({self.shown_url}, org={self.org!r})"
 
 
 def open_api_source(source: Mapping[str, Any], *, secrets: SourceSecrets) -> ApiSource:

@@ -38,7 +38,7 @@ def sqlite_path(url: str) -> str | None:
 
 
 def _query(url: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    from airflow_obs_provider.engine.db import DatabaseError, connect, redact_url
+    from airflow_obs_provider.engine.db import DatabaseError, connect, redact_echo, redact_url
 
     path = sqlite_path(url)
     try:
@@ -56,7 +56,7 @@ def _query(url: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         raise FileListError(f"OpenObserve's metadata DB (file_list): {exc}") from None
     except Exception as exc:  # sqlite3/psycopg2 errors: name the DB, not its password
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FileListError(f"cannot query file_list in {redact_url(url)}: {redact_url(first)}") from None
+        raise FileListError(f"cannot query file_list in {redact_url(url)}: {redact_echo(first, url)}") from None
 
 
 def select_files(url: str, org: str, stream_type: str, stream: str, start_us: int, end_us: int) -> list[FileEntry]:

@@ -107,10 +107,13 @@ class SourceSecrets:
 
 
 def scrub(text: str, secret_values: Iterable[str]) -> str:
-    """``text`` (a third-party error message) with every secret value replaced by ``***``."""
+    """``text`` (a third-party error message) with every known secret value replaced by ``***``, and
+    whatever else looks like a credential (a URL's password, ``password=...``) masked by :func:`redact_url`."""
+    from airflow_obs_provider.engine.db import redact_url
+
     for secret in secret_values:
         text = text.replace(secret, "***")
-    return text
+    return redact_url(text)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,13 @@ _LEVEL_ARRAY = "ARRAY[" + ", ".join(f"'{name}'" for name in LEVELS) + "]::text[]
 
 def upsert_patterns(cur: Any, tenant_id: int, entries: list[PatternEntry]) -> None:
     """Insert or widen ``log_pattern`` rows: template refreshed, most severe level kept, first/last
-    seen widened, the first stored sample kept (stable for users)."""
+    seen widened, and the sample of the earliest line kept.
+
+    The sample is a function of the data alone, whatever order windows run in: each window offers its
+    earliest line of the pattern (:func:`log_patterns._samples`: at its first timestamp, the smallest
+    text), and the row keeps the offer with the earliest ``first_seen``, ties going to the smaller
+    text (byte order). Keeping the first stored sample instead made the sample depend on which
+    window happened to run first (a backfill, a clear, catch-up in any order)."""
     if not entries:
         return
     rows = [(tenant_id, e.fingerprint, e.template, e.severity, e.first_seen_us, e.last_seen_us, e.sample)
@@ -97,7 +103,12 @@ def upsert_patterns(cur: Any, tenant_id: int, entries: list[PatternEntry]) -> No
                           THEN EXCLUDED.severity ELSE p.severity END,
           first_seen = least(p.first_seen, EXCLUDED.first_seen),
           last_seen = greatest(p.last_seen, EXCLUDED.last_seen),
-          sample = coalesce(p.sample, EXCLUDED.sample)
+          sample = CASE WHEN p.sample IS NULL OR p.first_seen IS NULL THEN coalesce(EXCLUDED.sample, p.sample)
+                        WHEN EXCLUDED.sample IS NULL THEN p.sample
+                        WHEN EXCLUDED.first_seen < p.first_seen THEN EXCLUDED.sample
+                        WHEN EXCLUDED.first_seen = p.first_seen
+                             AND EXCLUDED.sample COLLATE "C" < p.sample COLLATE "C" THEN EXCLUDED.sample
+                        ELSE p.sample END
     """, rows, template="(%s::bigint, %s, %s, %s, %s::bigint, %s::bigint, %s)")  # noqa: S608 - constant levels
 
 

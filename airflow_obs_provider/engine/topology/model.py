@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_obs_provider.engine.config import TOPOLOGY_JOB_BY_SOURCE
-from airflow_obs_provider.engine.masking import mask_labels
+from airflow_obs_provider.engine.masking import mask_labels, mask_text, mask_urn
 
 SOURCES = tuple(TOPOLOGY_JOB_BY_SOURCE)  # terraform, ansible
 
@@ -76,7 +76,7 @@ class Topology:
                 raise KeyError(f"edge endpoint {urn} is not a node of this topology")
         if src == dst:
             return
-        edge = Edge(src, dst, edge_type, tuple(sorted(props.items())))
+        edge = Edge(src, dst, edge_type, tuple(sorted((k, mask_text(v)) for k, v in props.items())))
         known = self._edges.get(edge.key)
         if known is None or edge.props < known.props:
             self._edges[edge.key] = edge
@@ -95,5 +95,7 @@ class Topology:
 
 
 def normalise_urn(urn: str) -> str:
-    """URNs are lower-case and stable (design §4)."""
-    return urn.strip().lower()
+    """URNs are lower-case and stable (design §4), and hold no secret: every reader's URNs pass here
+    before they reach ``dim_resource``, ``topo_edge_time`` or the graph (an Ansible ``obs_depends_on``
+    URL with a password, a Terraform for_each key ...)."""
+    return mask_urn(urn.strip())

@@ -92,3 +92,28 @@ def test_masking_is_idempotent() -> None:
     text = f"password=x1 token={JWT} to a@b.io"
     once = mask_text(text)
     assert mask_text(once) == once
+
+
+@pytest.mark.parametrize(("urn", "masked"), [
+    ("urn:svc:svc password=X1", "urn:svc:svc password=<secret>"),
+    ("urn:db:postgresql:postgres://x:PW@h/db", "urn:db:postgresql:postgres://x:<secret>@h/db"),
+    ("urn:svc:Checkout", "urn:svc:checkout"),
+    ("urn:svc:auth-token-service", "urn:svc:auth-token-service"),
+])
+def test_mask_urn_masks_secrets_lower_cases_and_is_stable(urn: str, masked: str) -> None:
+    from airflow_obs_provider.engine.masking import mask_urn
+
+    assert mask_urn(urn) == masked
+    assert mask_urn(masked) == masked
+
+
+def test_topology_urns_are_masked_wherever_a_reader_builds_them() -> None:
+    from airflow_obs_provider.engine.topology.model import Topology
+
+    topo = Topology("ansible")
+    src = topo.add_node("urn:svc:app", "service")
+    dst = topo.add_node("urn:svc:https://u:TopoPw1@api.example.com", "service")
+    topo.add_edge("urn:svc:app", "urn:svc:https://u:TopoPw1@api.example.com", "DEPENDS_ON", via="password=TopoPw2")
+    (edge,) = topo.edges
+    assert (edge.src, edge.dst) == (src, dst) == ("urn:svc:app", "urn:svc:https://u:<secret>@api.example.com")
+    assert "TopoPw" not in edge.props_json()

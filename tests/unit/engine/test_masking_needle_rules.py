@@ -19,6 +19,9 @@ _SECRET_PIECES = [
     "sk-" + "c" * 24, "glpat-" + "d" * 22, "jane.doe@example.com", "postgres://app:pa55@db:5432/x",
     "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----", "session_id=42", "cookie: c=1",
     "x-api-key=Q", "signature=abc", "credentials: none", "\u212aey=v",  # the Kelvin sign lower-cases to "k"
+    "redis://:pw@h", "u:p@ss@h/db", "mysql -uroot -pPW", "sshpass -p PW", "redis-cli -a PW", "ldapadd -w PW",
+    "smbclient -U u%PW", "unzip -P PW", "curl -u a:PW", "--token X", "hooks.slack.com/services/T/B/X",
+    "https://h/api/webhooks/1/X", "?sig=X&key=Y", "password=hun&Tail", "the password is X", "login with pass X",
 ]
 _WORDS = ["user", "login", "failed", "GH", "key", "KEY", "secret", "Pass", "auth", "0", "12ms", "@", "'", '"',
           "://", "_test_", "İ", "é", "٣", "ß", "=", ":", ";"]
