@@ -6,12 +6,14 @@ the raw line (date, time, level, component...), ``Content`` (the message), and t
 ``EventTemplate`` (or, when that column is empty or missing, ``EventId``). Each file is scored
 twice with the default configuration, on the ``Content`` column (how LogPAI evaluations are done)
 and on the raw line rebuilt from the header columns and the content, side by side with plain
-drain3 on its defaults. No data ships with the project: the samples are third-party.
+drain3 on its defaults when it is installed (a development-only comparison). No data ships with
+the project: the samples are third-party.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,19 +68,27 @@ def load_dir(directory: str | Path) -> list[LabeledSample]:
     return [load_sample(p) for p in files]
 
 
-def print_report(samples: list[LabeledSample]) -> dict[str, tuple[float, float, float, float]]:
-    """Per system: (ours on Content, ours on raw lines, drain3 on Content, drain3 on raw lines)."""
-    from airflow_obs_provider.bench.patterns import drain3_ids, ours
+def print_report(samples: list[LabeledSample], compare: Callable[[Sequence[str]], list[str]] | None = None,
+                 ) -> dict[str, tuple[float, float, float | None, float | None]]:
+    """Per system: (ours on Content, ours on raw lines, drain3 on Content, drain3 on raw lines);
+    drain3's scores are None when ``compare`` (plain drain3, see ``bench.patterns.plain_drain3``) is not given."""
+    from airflow_obs_provider.bench.patterns import ours
 
     print(f"{'system':<13}{'lines':>6}{'truth':>6}{'ours':>8}{'ours raw':>10}{'drain3':>8}{'drain3 raw':>12}")
-    scores: dict[str, tuple[float, float, float, float]] = {}
+    scores: dict[str, tuple[float, float, float | None, float | None]] = {}
     for s in samples:
-        row = (group_accuracy(ours(s.contents), s.truth), group_accuracy(ours(s.raw_lines), s.truth),
-               group_accuracy(drain3_ids(s.contents), s.truth), group_accuracy(drain3_ids(s.raw_lines), s.truth))
+        theirs = ((group_accuracy(compare(s.contents), s.truth), group_accuracy(compare(s.raw_lines), s.truth))
+                  if compare else (None, None))
+        row = (group_accuracy(ours(s.contents), s.truth), group_accuracy(ours(s.raw_lines), s.truth), *theirs)
         scores[s.system] = row
-        print(f"{s.system:<13}{len(s.truth):>6}{len(set(s.truth)):>6}"
-              f"{row[0]:>8.3f}{row[1]:>10.3f}{row[2]:>8.3f}{row[3]:>12.3f}")
+        print(f"{s.system:<13}{len(s.truth):>6}{len(set(s.truth)):>6}{_cells(row)}")
     if scores:
-        means = [sum(r[i] for r in scores.values()) / len(scores) for i in range(4)]
-        print(f"{'mean':<13}{'':>6}{'':>6}{means[0]:>8.3f}{means[1]:>10.3f}{means[2]:>8.3f}{means[3]:>12.3f}")
+        means = tuple(None if any(r[i] is None for r in scores.values())
+                      else sum(r[i] or 0.0 for r in scores.values()) / len(scores) for i in range(4))
+        print(f"{'mean':<13}{'':>6}{'':>6}{_cells(means)}")
     return scores
+
+
+def _cells(row: Sequence[float | None]) -> str:
+    return "".join(f"{value:>{width}.3f}" if value is not None else f"{'-':>{width}}"
+                   for value, width in zip(row, (8, 10, 8, 12), strict=True))

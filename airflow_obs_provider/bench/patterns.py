@@ -1,6 +1,9 @@
 """``obs-etl bench patterns``: Group Accuracy and lines/s of our miner vs plain drain3.
 
-Prints, side by side with drain3's ``TemplateMiner`` on its default configuration:
+Plain drain3 is the comparison only (the miner runs on its own Drain core, :mod:`..engine.patterns.drain`);
+it is installed in the development venv by ``scripts/setup``, and when it is missing the figures of
+our miner are printed alone, with how to get it. Prints, side by side with drain3's ``TemplateMiner``
+on its default configuration:
 
 - Group Accuracy per log style and overall on the labeled corpora (:mod:`..engine.patterns.corpora`);
 - lines/s on a stream where 1% of the masked lines are distinct (1M lines, ``--quick``: 100k);
@@ -45,6 +48,12 @@ def _letters(i: int) -> str:
     return out
 
 
+DRAIN3_HINT = ("plain drain3 (the comparison; the provider does not need it) is not installed ({reason}); "
+               "its columns show '-'. To get it: pip install cachetools jsonpickle && "
+               "pip install --no-deps drain3==0.9.11 (scripts/setup does this in a checkout; --no-deps because "
+               "its metadata pins cachetools==4.2.1, which current Airflow refuses, while it runs with newer ones)")
+
+
 def drain3_ids(lines: Sequence[str]) -> list[str]:
     from drain3 import TemplateMiner
     from drain3.template_miner_config import TemplateMinerConfig
@@ -52,6 +61,22 @@ def drain3_ids(lines: Sequence[str]) -> list[str]:
     miner = TemplateMiner(config=TemplateMinerConfig())  # drain3's defaults, no persistence
     ids = [miner.add_log_message(line)["cluster_id"] for line in lines]
     return [str(i) for i in ids]  # drain3 clusters never merge: the id at insertion is final
+
+
+def plain_drain3() -> Callable[[Sequence[str]], list[str]] | None:
+    """:func:`drain3_ids` when plain drain3 can be imported; else None, after printing how to get it."""
+    try:
+        import drain3  # noqa: F401 (drain3 imports cachetools and jsonpickle: any of them may be missing)
+    except ImportError as exc:
+        print(DRAIN3_HINT.format(reason=exc))
+        return None
+    logging.getLogger("drain3").setLevel(logging.WARNING)  # it logs a line per miner created
+    return drain3_ids
+
+
+def score(predicted: Sequence[str] | None, truth: Sequence[str], width: int) -> str:
+    """Group Accuracy right-aligned in ``width`` columns, '-' without a prediction."""
+    return f"{group_accuracy(predicted, truth):>{width}.3f}" if predicted is not None else f"{'-':>{width}}"
 
 
 def ours(lines: Sequence[str]) -> list[str]:
@@ -88,12 +113,12 @@ def stream_with_distinct_fraction(n_lines: int, fraction: float, seed: int = 11)
 
 
 def cli_bench(args: argparse.Namespace) -> int:
-    logging.getLogger("drain3").setLevel(logging.WARNING)  # it logs a line per miner created
+    compare = plain_drain3()
     if getattr(args, "loghub", None):
         from airflow_obs_provider.bench.loghub import load_dir, print_report
 
         print(f"Labeled real-log samples (Group Accuracy, default configuration) from {args.loghub}")
-        print_report(load_dir(args.loghub))
+        print_report(load_dir(args.loghub), compare)
         return 0
     quick = bool(getattr(args, "quick", False))
     per_style = 1000 if quick else 2000
@@ -105,16 +130,19 @@ def cli_bench(args: argparse.Namespace) -> int:
     for style, rows in corpora.items():
         lines = [r.line for r in rows]
         truth = [r.template_id for r in rows]
-        mined, drain = ours(lines), drain3_ids(lines)
+        mined = ours(lines)
         ours_ga.append(group_accuracy(mined, truth))
-        drain_ga.append(group_accuracy(drain, truth))
         ours_all += [f"{style}:{fp}" for fp in mined]
-        drain_all += [f"{style}:{i}" for i in drain]
         truth_all += truth
-        print(f"{style:<13}{len(set(truth)):>10}{ours_ga[-1]:>10.3f}{drain_ga[-1]:>11.3f}")
-    print(f"{'mean':<13}{'':>10}{sum(ours_ga) / len(ours_ga):>10.3f}{sum(drain_ga) / len(drain_ga):>11.3f}")
+        drain = compare(lines) if compare else None
+        if drain is not None:
+            drain_ga.append(group_accuracy(drain, truth))
+            drain_all += [f"{style}:{i}" for i in drain]
+        print(f"{style:<13}{len(set(truth)):>10}{ours_ga[-1]:>10.3f}{score(drain, truth, 11)}")
+    drain_mean = f"{sum(drain_ga) / len(drain_ga):>11.3f}" if drain_ga else f"{'-':>11}"
+    print(f"{'mean':<13}{'':>10}{sum(ours_ga) / len(ours_ga):>10.3f}{drain_mean}")
     print(f"{'all lines':<13}{len(set(truth_all)):>10}{group_accuracy(ours_all, truth_all):>10.3f}"
-          f"{group_accuracy(drain_all, truth_all):>11.3f}")
+          f"{score(drain_all if compare else None, truth_all, 11)}")
 
     # one shared miner over every style at once: no per-source tuning, cross-style interference;
     # two styles' templates that read the same once their slots are blanked are one truth here
@@ -122,7 +150,7 @@ def cli_bench(args: argparse.Namespace) -> int:
     mixed_truth = [_SLOT.sub(VAR, STYLES[r.style][int(r.template_id.rsplit(":", 1)[1])])
                    for rows in corpora.values() for r in rows]
     print(f"{'one miner':<13}{len(set(mixed_truth)):>10}{group_accuracy(ours(mixed), mixed_truth):>10.3f}"
-          f"{group_accuracy(drain3_ids(mixed), mixed_truth):>11.3f}")
+          f"{score(compare(mixed) if compare else None, mixed_truth, 11)}")
 
     print("\nThroughput (lines/s per CPU second | per wall second)")
     n_stream = 100_000 if quick else 1_000_000
@@ -132,7 +160,9 @@ def cli_bench(args: argparse.Namespace) -> int:
         (f"{n_distinct:,} lines, all distinct masked", stream_with_distinct_fraction(n_distinct, 1.0)),
     ):
         ours_fp, ours_cpu, ours_wall = _timed(ours, lines)
-        _, drain_cpu, drain_wall = _timed(drain3_ids, lines)
-        print(f"{label:<36} ours {ours_cpu:>10,.0f} | {ours_wall:>10,.0f}   drain3 {drain_cpu:>10,.0f} | "
-              f"{drain_wall:>10,.0f}   patterns={len(set(ours_fp))}")
+        theirs = "drain3          - |          -"
+        if compare:
+            _, drain_cpu, drain_wall = _timed(compare, lines)
+            theirs = f"drain3 {drain_cpu:>10,.0f} | {drain_wall:>10,.0f}"
+        print(f"{label:<36} ours {ours_cpu:>10,.0f} | {ours_wall:>10,.0f}   {theirs}   patterns={len(set(ours_fp))}")
     return 0

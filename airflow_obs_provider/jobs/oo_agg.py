@@ -97,7 +97,7 @@ def _read_all(source: OOSource, stream_type: str, from_us: int, to_us: int, loca
 
 
 def _log_patterns() -> ModuleType:
-    """The pattern miner, imported only by windows that close a bucket (drain3 and its state cost
+    """The pattern miner, imported only by windows that close a bucket (the miner and its state cost
     memory a metrics-only minute does not need)."""
     from airflow_obs_provider.engine import log_patterns
 

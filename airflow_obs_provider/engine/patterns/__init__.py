@@ -1,4 +1,4 @@
-"""Log template mining: masks, tokenizer, drain3-based miner, fingerprints, state, severity."""
+"""Log template mining: masks, tokenizer, our Drain prefix tree, miner, fingerprints, state, severity."""
 
 from __future__ import annotations
 

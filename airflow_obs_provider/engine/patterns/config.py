@@ -15,9 +15,9 @@ ALGORITHM_VERSION = "4"
 
 @dataclass(frozen=True)
 class MinerConfig:
-    # drain3 prefix-tree depth (4 = the first token is a tree key, so it always stays a constant)
+    # Drain prefix-tree depth (4 = the first token is a tree key, so it always stays a constant)
     depth: int = 4
-    # drain3 similarity threshold: liberal on purpose, the cardinality rule below undoes wrong merges
+    # Drain similarity threshold: liberal on purpose, the cardinality rule below undoes wrong merges
     sim_th: float = 0.4
     max_children: int = 100
     # a position that differs inside a drain cluster becomes a variable once it has shown this many

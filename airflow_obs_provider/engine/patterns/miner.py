@@ -1,4 +1,4 @@
-"""Template miner: named masks, deduplication, drain3 clustering and a cardinality rule.
+"""Template miner: named masks, deduplication, Drain clustering and a cardinality rule.
 
 How a batch is mined:
 
@@ -9,7 +9,7 @@ How a batch is mined:
    (ssh2, SOCKS5, eth0: names, shown as ``ssh<NUM>``); the rest are constants. A few plain words
    in double quotes are one token. Equal token keys are merged again.
 3. The distinct keys, in sorted order (so a window gives the same result whatever the order of
-   its lines), go through drain3's ``Drain``: it proposes families of similar keys.
+   its lines), go through our Drain (:mod:`.drain`): it proposes families of similar keys.
 4. Inside a drain cluster, a position where members disagree is a *variable* only once it has
    shown ``min_variable_values`` distinct words; before that it is a constant and the family is
    split by it. Drain alone merges "cupsd startup succeeded" with "cupsd shutdown succeeded" and
@@ -29,16 +29,15 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import compress, count, repeat
-from operator import eq, itemgetter, ne, or_
+from operator import ne, or_
 from typing import Any, ClassVar
 
-from drain3.drain import Drain, LogCluster
-
 from airflow_obs_provider.engine.patterns.config import MinerConfig
+from airflow_obs_provider.engine.patterns.drain import TokenDrain, picker
 from airflow_obs_provider.engine.patterns.fingerprint import OTHER_TEMPLATE, fingerprint, other_fingerprint
 from airflow_obs_provider.engine.patterns.masks import DIGIT_RUN, apply_masks
 from airflow_obs_provider.engine.patterns.tokenizer import VAR, Tokens, render, shown_word, tokenize
@@ -57,131 +56,6 @@ def _drain_view(key: tuple[str, ...]) -> tuple[str, ...]:
             break
         lead += 1
     return key[lead:] + key[:lead] if 0 < lead < len(key) else key
-
-
-def _picker(positions: Sequence[int]) -> Callable[[Sequence[str]], tuple[str, ...]]:
-    """The tokens at ``positions`` as a tuple, fetched at C speed (``itemgetter`` of a single
-    position would return the token itself, of none would fail)."""
-    if len(positions) >= 2:
-        return itemgetter(*positions)
-    if positions:
-        pos = positions[0]
-        return lambda tokens: (tokens[pos],)
-    return lambda tokens: ()
-
-
-class _Matcher:
-    """A cluster template's constant words, fetched from a line with one ``itemgetter`` call and
-    compared at C speed (this runs for every candidate cluster of every distinct line)."""
-
-    __slots__ = ("consts", "fetch", "n", "params", "tail_consts", "tail_fetch", "template")
-
-    def __init__(self, template: tuple[str, ...]) -> None:
-        self.template = template
-        self.n = len(template)
-        positions = [pos for pos, tok in enumerate(template) if tok != VAR]
-        self.params = self.n - len(positions)
-        self.fetch = _picker(positions) if positions else None
-        self.consts = tuple(template[pos] for pos in positions)
-        tail = positions[len(positions) // 2:] if len(positions) >= 4 else []
-        self.tail_fetch = _picker(tail) if tail else None
-        self.tail_consts = tuple(template[pos] for pos in tail)
-
-    def constants_of(self, tokens: Sequence[str]) -> tuple[str, ...]:
-        return self.fetch(tokens) if self.fetch is not None else ()
-
-    def similarity(self, tokens: Sequence[str], sim_th: float) -> float:
-        """drain3's measure (template parameters count neither as alike nor as different); and the
-        second half of the template's constant words must be as similar too: a header shared at
-        the front (level, component, thread) must not carry two different messages into one
-        cluster, where every word of theirs would then look like a variable."""
-        if not self.n:
-            return 1.0
-        if self.fetch is None:
-            return 0.0
-        sim = sum(map(eq, self.fetch(tokens), self.consts)) / self.n
-        if sim >= sim_th and self.tail_fetch is not None:
-            if sum(map(eq, self.tail_fetch(tokens), self.tail_consts)) < sim_th * len(self.tail_consts):
-                return 0.0
-        return sim
-
-
-class TokenDrain(Drain):
-    """drain3's Drain fed with token tuples we produced ourselves (our tokenizer, not str.split).
-
-    drain3's prefix tree routes a line to its candidate clusters; the similarity test and
-    :meth:`add_key` (drain3's ``add_log_message`` without the profiler hooks, cluster sizes and
-    string splitting we never use) are ours, because they run once per distinct line."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._matchers: dict[int, _Matcher] = {}
-        # cluster ids by template length, built on first need (a restored state fills id_to_cluster)
-        self._by_length: dict[int, list[int]] | None = None
-
-    def get_content_as_tokens(self, content: Any) -> list[str]:
-        if isinstance(content, str):
-            return super().get_content_as_tokens(content)
-        return list(content)
-
-    def _matcher(self, cluster: LogCluster) -> _Matcher:
-        matcher = self._matchers.get(cluster.cluster_id)
-        if matcher is None or matcher.template is not cluster.log_template_tokens:
-            matcher = self._matchers[cluster.cluster_id] = _Matcher(cluster.log_template_tokens)
-        return matcher
-
-    def _fitting_template(self, tokens: tuple[str, ...]) -> LogCluster | None:
-        """A cluster whose template already describes ``tokens`` word for word (every constant equal),
-        found outside the prefix tree's route; the most specific one, then the oldest.
-
-        The tree routes by the first words, and its nodes grow as lines arrive: a line mined again
-        (a rerun of a window, a clear, a backfill) can take another route than the first time and
-        miss the cluster that absorbed it, which would then be duplicated on every rerun. Only a
-        template the line fits exactly is taken, so lines that were never alike are not merged."""
-        if self._by_length is None:
-            self._by_length = {}
-            for cid in sorted(self.id_to_cluster):
-                self._by_length.setdefault(len(self.id_to_cluster[cid].log_template_tokens), []).append(cid)
-        best: LogCluster | None = None
-        best_params = len(tokens) + 1
-        for cid in self._by_length.get(len(tokens), ()):
-            cluster = self.id_to_cluster.get(cid)
-            if cluster is None:
-                continue
-            matcher = self._matcher(cluster)
-            if matcher.params < best_params and matcher.constants_of(tokens) == matcher.consts:
-                best, best_params = cluster, matcher.params
-        return best
-
-    def fast_match(self, cluster_ids: Sequence[int], tokens: Sequence[str], sim_th: float,
-                   include_params: bool) -> LogCluster | None:
-        best, best_sim, best_params = None, -1.0, -1
-        for cid in cluster_ids:
-            cluster = self.id_to_cluster.get(cid)
-            if cluster is None:
-                continue
-            matcher = self._matcher(cluster)
-            sim = matcher.similarity(tokens, sim_th)
-            if sim > best_sim or (sim == best_sim and matcher.params > best_params):
-                best, best_sim, best_params = cluster, sim, matcher.params
-        return best if best_sim >= sim_th else None
-
-    def add_key(self, tokens: tuple[str, ...]) -> int:
-        """Route ``tokens`` to its cluster (a new one when none is similar enough); the cluster id."""
-        cluster = self.tree_search(self.root_node, tokens, self.sim_th, False) or self._fitting_template(tokens)
-        if cluster is None:
-            self.clusters_counter += 1
-            cluster = LogCluster(tokens, self.clusters_counter)
-            self.id_to_cluster[cluster.cluster_id] = cluster
-            self.add_seq_to_prefix_tree(self.root_node, cluster)
-            if self._by_length is not None:
-                self._by_length.setdefault(len(tokens), []).append(cluster.cluster_id)
-            return cluster.cluster_id
-        matcher = self._matcher(cluster)
-        if matcher.constants_of(tokens) != matcher.consts:  # a constant differs: it becomes a parameter
-            template = cluster.log_template_tokens
-            cluster.log_template_tokens = tuple([a if a == b else VAR for a, b in zip(template, tokens, strict=True)])
-        return cluster.cluster_id
 
 
 @dataclass
@@ -255,7 +129,7 @@ class FamilyStats:
             return tuple(sorted(variables))
         while True:
             constants = [pos for pos in range(len(self.values)) if pos not in variables]
-            sub_family = _picker(constants)
+            sub_family = picker(constants)
             demoted = set()
             for pos in sorted(variables - self.firm):
                 words: dict[tuple[str, ...], set[str]] = {}
@@ -297,8 +171,7 @@ class PatternMiner:
         self.config = MinerConfig.from_overrides(config)
         self.version = self.config.version
         c = self.config
-        self._drain = TokenDrain(depth=c.depth, sim_th=c.sim_th, max_children=c.max_children,
-                                 param_str=VAR, parametrize_numeric_tokens=True)
+        self._drain = TokenDrain(depth=c.depth, sim_th=c.sim_th, max_children=c.max_children)
         self._families: dict[int, FamilyStats] = {}
         self._templates: dict[str, str] = {}  # fingerprint -> readable template
         self._aliases: dict[str, str] = {}  # every alias ever made, old -> newest

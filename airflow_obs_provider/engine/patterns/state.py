@@ -1,7 +1,7 @@
-"""Miner state to bytes and back, without drain3's persistence handler.
+"""Miner state to bytes and back.
 
-drain3's handler snapshots the whole model on every change, which is far too slow for the hot
-path. We save once per window: drain clusters (template, size), the prefix tree's leaves (so the
+Saved once per window (a snapshot on every change, as drain3's persistence handlers take, would
+be far too slow for the hot path): Drain clusters (id, template), the prefix tree's leaves (so the
 rebuilt tree routes exactly as before), per-family position statistics, templates and aliases.
 The format is JSON compressed with zlib: no pickle, so a tampered row cannot run code.
 """
@@ -13,8 +13,6 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
-
-from drain3.drain import LogCluster, Node
 
 from airflow_obs_provider.engine.patterns.config import MinerConfig
 
@@ -28,28 +26,17 @@ class StateError(ValueError):
     """Stored miner state cannot be read."""
 
 
-def _leaves(node: Node, path: list[str], out: list[tuple[list[str], list[int]]]) -> None:
-    if node.cluster_ids:
-        out.append((list(path), list(node.cluster_ids)))
-    for key, child in node.key_to_child_node.items():
-        path.append(key)
-        _leaves(child, path, out)
-        path.pop()
-
-
 def dump_state(miner: PatternMiner) -> bytes:
     drain = miner._drain
-    leaves: list[tuple[list[str], list[int]]] = []
-    _leaves(drain.root_node, [], leaves)
     doc = {
         "format": FORMAT,
         "config": asdict(miner.config),
         "version": miner.version,
-        "counter": drain.clusters_counter,
+        "counter": drain.counter,
         # cluster sizes are left out: we never use them, and without them re-mining a window the
         # miner has already seen leaves the state byte-identical (no pointless rewrite)
-        "clusters": sorted([c.cluster_id, list(c.log_template_tokens)] for c in drain.id_to_cluster.values()),
-        "leaves": sorted(leaves),
+        "clusters": sorted([c.cluster_id, list(c.template)] for c in drain.clusters.values()),
+        "leaves": sorted([path, ids] for path, ids in drain.tree.leaves()),
         "families": {
             str(cid): {
                 "glue": [int(g) for g in s.glue],
@@ -88,15 +75,8 @@ def load_state(cls: type[PatternMiner], blob: bytes, config: MinerConfig | Mappi
         return miner  # another configuration: its templates are not ours to continue
     if wanted != stored:
         miner.config = wanted  # only caps differ; they do not shape templates
-    drain = miner._drain
-    for cid, tokens, *_ in doc["clusters"]:
-        drain.id_to_cluster[cid] = LogCluster(tokens, cid)
-    drain.clusters_counter = doc["counter"]
-    for path, cluster_ids in doc["leaves"]:
-        node = drain.root_node
-        for key in path:
-            node = node.key_to_child_node.setdefault(key, Node())
-        node.cluster_ids = list(cluster_ids)
+    # (a cluster entry may hold more after its template, e.g. a size written by an older release: unused)
+    miner._drain.restore(((cid, tokens) for cid, tokens, *_ in doc["clusters"]), doc["counter"], doc["leaves"])
     for cid, fam in doc["families"].items():
         miner._families[int(cid)] = FamilyStats(
             glue=tuple(bool(g) for g in fam["glue"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,26 @@ def test_the_cli_option_runs_the_report(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["bench", "patterns", "--loghub", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "Demo" in out and "mean" in out
+
+
+def test_without_plain_drain3_our_scores_print_with_how_to_get_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """drain3 is a development-only comparison: a provider installed without it still benchmarks."""
+    _write(tmp_path / "Demo_2k.log_structured.csv", _sample_rows())
+    monkeypatch.setitem(sys.modules, "drain3", None)  # what a venv without drain3 gives: ImportError
+    assert main(["bench", "patterns", "--loghub", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "pip install --no-deps drain3==0.9.11" in out
+    demo = next(line for line in out.splitlines() if line.startswith("Demo"))
+    assert demo.split()[3:] == ["1.000", "1.000", "-", "-"]
+
+
+def test_with_plain_drain3_its_scores_print_beside_ours(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("drain3")
+    _write(tmp_path / "Demo_2k.log_structured.csv", _sample_rows())
+    assert main(["bench", "patterns", "--loghub", str(tmp_path)]) == 0
+    demo = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Demo"))
+    assert "-" not in demo.split()[3:]
 
 
 def test_bad_input_names_what_is_wrong(tmp_path: Path) -> None:
