@@ -11,6 +11,7 @@ import logging
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,14 @@ _KNOWN_KEYS = {
     "local": {"kind", "path", "org", "file_list", "ui_base_url", "threads"},
     "s3": {"kind", "bucket", "prefix", "org", "endpoint_url", "region", "file_list", "ui_base_url", "threads"},
 }
+
+
+def listing_hours(stream_type: str, start_us: int, end_us: int) -> list[datetime]:
+    """The hour prefixes a listing reader looks under for ``[start_us, end_us)``."""
+    hours = list(hours_covering(start_us, end_us))
+    if stream_type == "metrics":  # OO < 0.20 wrote metrics daily, all under hour 00
+        hours += [h.replace(hour=0) for h in hours if h.replace(hour=0) not in hours]
+    return sorted(set(hours))
 
 
 @dataclass(frozen=True)
@@ -120,26 +129,27 @@ class BucketSource:
                         "compaction replaced stay ~2h in the bucket and may be counted twice; set a file_list "
                         "URL to avoid it", self.storage.display)
             _WARNED_LISTING.add(self.storage.display)
-        hours = list(hours_covering(start_us, end_us))
-        if stream_type == "metrics":  # OO < 0.20 wrote metrics daily, all under hour 00
-            hours += [h.replace(hour=0) for h in hours if h.replace(hour=0) not in hours]
+        return [_Candidate(key) for hour in listing_hours(stream_type, start_us, end_us)
+                for key in self.hour_files(stream_type, stream, hour)]
+
+    def hour_files(self, stream_type: str, stream: str, hour: datetime) -> list[str]:
+        """Keys of the Parquet data files under one hour prefix of a stream (one LIST request)."""
+        prefix = hour_prefix(self.org, stream_type, stream, hour)
+        try:
+            listed = self.storage.list_files(prefix)
+        except OSError as exc:
+            raise self._error(stream_type, stream, prefix, exc) from None
         found = []
-        for hour in sorted(set(hours)):
-            prefix = hour_prefix(self.org, stream_type, stream, hour)
+        for f in listed:
             try:
-                listed = self.storage.list_files(prefix)
-            except OSError as exc:
-                raise self._error(stream_type, stream, prefix, exc) from None
-            for f in listed:
-                try:
-                    parsed = parse_key(f.key)
-                except LayoutError as exc:
-                    log.warning("skipping %s: %s", f.key, exc)
-                    continue
-                if not parsed.is_parquet:
-                    log.warning("skipping non-Parquet file %s (only Parquet is read)", f.key)
-                    continue
-                found.append(_Candidate(f.key))
+                parsed = parse_key(f.key)
+            except LayoutError as exc:
+                log.warning("skipping %s: %s", f.key, exc)
+                continue
+            if not parsed.is_parquet:
+                log.warning("skipping non-Parquet file %s (only Parquet is read)", f.key)
+                continue
+            found.append(f.key)
         return found
 
     def _from_file_list(self, stream_type: str, stream: str, start_us: int, end_us: int) -> list[_Candidate]:
@@ -204,7 +214,8 @@ class BucketSource:
             raise OOReadError(f"{self.storage.display}: stream {stream_type}/{stream}: {exc}") from None
         log.debug("%s/%s [%d, %d): %d of %d files read, %d rows", stream_type, stream, start_us, end_us,
                   len(read), len(candidates), table.num_rows)
-        return StreamRead(stream_type, stream, table, tuple(k for k, _ in read), table.num_rows)
+        files = tuple((c.key, 0 if t is None else t.num_rows) for c, t in zip(candidates, results, strict=True))
+        return StreamRead(stream_type, stream, table, tuple(k for k, _ in read), table.num_rows, files)
 
     def ui_url(self, stream_type: str, stream: str, start_us: int, end_us: int, sql: str) -> str | None:
         return oo_ui_url(self.ui_base_url, self.org, stream_type, stream, start_us, end_us, sql)
