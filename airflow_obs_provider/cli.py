@@ -26,6 +26,7 @@ HANDLERS: dict[str, str] = {
     "bench patterns": "airflow_obs_provider.bench.patterns:cli_bench",
     "bench age-refresh": "airflow_obs_provider.bench.age_refresh:cli_bench",
     "bench topology": "airflow_obs_provider.bench.topology:cli_bench",
+    "bench reconcile": "airflow_obs_provider.bench.reconcile:cli_bench",
     "reconcile": "airflow_obs_provider.jobs.reconcile:cli_reconcile",
     "status": "airflow_obs_provider.jobs.status:cli_status",
     "demo": "airflow_obs_provider.demo:cli_demo",
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _pg(p)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures").add_subparsers(dest="job", required=True)
-    for job in ("oo-agg", "patterns", "age-refresh", "topology"):
+    for job in ("oo-agg", "patterns", "age-refresh", "topology", "reconcile"):
         p = bench.add_parser(job)
         p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
         if job == "patterns":

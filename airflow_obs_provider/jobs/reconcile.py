@@ -97,6 +97,7 @@ class ReconcileReport:
     file_list_queries: int = 0
     files_read: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     note: str | None = None
 
     @property
@@ -196,8 +197,7 @@ def reconcile(cfg: EtlConfig, tenant: str, *, pg_url: str | None = None, horizon
             _rerun_age_refresh(cfg, tenant, recomputed, conn, report, pg_url=pg_url, run_info=run_info)
     finally:
         conn.close()
-    report.seconds = time.perf_counter() - t0
-    log.info("reconcile %s: %.3fs wall, %.3fs CPU", tenant, report.seconds, time.process_time() - cpu0)
+    report.seconds, report.cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
     return report
 
 
@@ -248,7 +248,8 @@ def format_report(report: ReconcileReport) -> list[str]:
     for r in report.reruns:
         lines.append(f"  reran {r.job} {r.window}: {r.status}" + (f" ({r.error})" if r.error else ""))
     lines.append(f"  cost: {report.list_calls} LIST calls, {report.file_list_queries} file_list queries, "
-                 f"{report.files_read} new files read, {report.queries} ledger statements, {report.seconds:.3f}s")
+                 f"{report.files_read} new files read, {report.queries} ledger statements, {report.seconds:.3f}s wall, "
+                 f"{report.cpu_seconds:.3f}s CPU")
     return lines
 
 
