@@ -21,7 +21,10 @@ file's ``_timestamp`` column, read once per pass). A stream's count is
     sum(recorded rows of digest files still live) + sum(rows in range of new files)
 
 so compaction (OpenObserve rewriting the same records into a merged file and deleting the old
-ones) leaves it unchanged, while a late file raises it. A window is *grown* when some stream
+ones) leaves it unchanged, while a late file raises it. A listing also shows the replaced files
+for ~2 h after compaction (``file_list`` marks them deleted at once): a new file whose footer
+records equal those of known files still standing in its folder and inside its time range is such
+a merged file, and is left out until its inputs are gone (:meth:`ChangeScanner._merges_standing`). A window is *grown* when some stream
 gained records and none lost any; *compacted* when only the set of files changed; *shrunk*
 when a stream lost records (retention or deletion: the no-loss guard's business, never rerun
 from here).
@@ -37,7 +40,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from airflow_obs_provider.engine.oo.bucket import BucketSource, listing_hours
+from airflow_obs_provider.engine.oo.bucket import BucketSource, footer_ts, listing_hours
 from airflow_obs_provider.engine.oo.file_list import FileEntry, FileListError, select_org_files
 from airflow_obs_provider.engine.oo.layout import file_list_stream, stream_root
 from airflow_obs_provider.engine.oo.source import STREAM_TYPES, OOReadError, StreamRead
@@ -130,6 +133,8 @@ class ScanCost:
     list_calls: int = 0  # LIST requests (hour prefixes and stream folders)
     file_list_queries: int = 0
     files_read: int = 0  # new files whose _timestamp column was read
+    footers_read: int = 0  # listing only: footers read to recognise compaction outputs
+    merged_pending: int = 0  # listing only: merged files left out while the files they replace stand
 
 
 class ChangeScanner:
@@ -147,6 +152,7 @@ class ChangeScanner:
         self._hours: dict[tuple[str, str, datetime], list[str]] = {}
         self._file_list: dict[str, list[FileEntry]] | None = None
         self._timestamps: dict[str, np.ndarray] = {}
+        self._footers: dict[str, tuple[int | None, int | None, int]] = {}
 
     @property
     def mode(self) -> str:
@@ -211,6 +217,44 @@ class ChangeScanner:
             raise OOReadError(f"{self.source.storage.display}: cannot read {key}: {exc}") from None
         return np.sort(table.column("_timestamp").to_numpy().astype(np.int64))
 
+    def _footer(self, key: str) -> tuple[int | None, int | None, int]:
+        """(min_ts, max_ts, records) from a file's footer, read once per pass."""
+        if key not in self._footers:
+            self.cost.footers_read += 1
+            try:
+                with self.source.storage.open(key) as fh:
+                    pf = pq.ParquetFile(fh)
+                    self._footers[key] = (*footer_ts(pf), pf.metadata.num_rows)
+            except (OSError, ValueError) as exc:
+                raise OOReadError(f"{self.source.storage.display}: cannot read {key}: {exc}") from None
+        return self._footers[key]
+
+    def _merges_standing(self, new_key: str, standing: list[str]) -> bool:
+        """Listing only: is ``new_key`` a compaction output whose input files still stand in the bucket?
+
+        OpenObserve merges files of one folder (hour and partition) into one holding exactly their
+        records: its footer's ``min_ts``/``max_ts`` are those of its earliest and latest input, and its
+        ``records`` the sum of some of the known files lying inside that range in the same folder. A
+        late file matches all three only by coincidence (exact microsecond bounds and a record sum).
+        """
+        lo, hi, records = self._footer(new_key)
+        if lo is None or hi is None:
+            return False
+        folder = new_key.rsplit("/", 1)[0]
+        inside: list[tuple[int, int, int]] = []
+        for key in standing:
+            if key.rsplit("/", 1)[0] != folder:
+                continue
+            k_lo, k_hi, k_records = self._footer(key)
+            if k_lo is not None and k_hi is not None and lo <= k_lo and k_hi <= hi:
+                inside.append((k_lo, k_hi, k_records))
+        if not inside or min(k[0] for k in inside) != lo or max(k[1] for k in inside) != hi:
+            return False
+        reachable = 1  # bit n set: some subset of the inside files holds n records
+        for _, _, n in inside:
+            reachable |= reachable << n
+        return bool(reachable >> records & 1)
+
     # -- one window ------------------------------------------------------------------------------
     def check(self, digest: Mapping[str, Any]) -> WindowCheck:
         ranges: Mapping[str, Mapping[str, list[int]]] = digest.get("ranges", {})
@@ -229,13 +273,22 @@ class ChangeScanner:
                 root = stream_root(self.source.org, stream_type, stream) + "/"
                 now: dict[str, int] = {}
                 late = 0
-                for f in self.live_files(stream_type, stream, read_from, read_to):
+                live = self.live_files(stream_type, stream, read_from, read_to)
+                standing = [f.key for f in live if f.key[len(root):] in old]
+                for f in live:
                     rel = f.key[len(root):] if f.key.startswith(root) else f.key
                     if rel in old:
                         now[rel] = old[rel]
                         continue
-                    now[rel] = self.rows_in(f, read_from, read_to)
-                    if now[rel]:
+                    rows = self.rows_in(f, read_from, read_to)
+                    if rows and not self.source.file_list_url and standing \
+                            and self._merges_standing(f.key, standing):
+                        # counted through its inputs until they are deleted; not recorded, so it is
+                        # looked at again then (and counted, its inputs gone: compaction)
+                        self.cost.merged_pending += 1
+                        continue
+                    now[rel] = rows
+                    if rows:
                         late += self.rows_in(f, own_from, own_to)
                 files_changed |= set(now) != set(old)
                 if old or now:

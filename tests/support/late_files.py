@@ -6,7 +6,8 @@
   then delivering leaves the bucket holding exactly the generated records, in more files.
 - :func:`compact_hour` merges every live file of one stream's hour into one file and deletes the
   originals (objects removed; ``file_list`` rows marked ``deleted``), as OpenObserve's compactor
-  does once the replaced files expire: the same records, other files.
+  does: the same records, other files. With ``leftovers`` the originals stay in the bucket until
+  deleted later, as they do for ~2 h in OpenObserve.
 """
 
 from __future__ import annotations
@@ -66,7 +67,12 @@ class Bucket:
                              table.num_rows, table.nbytes, size))
 
     def delete(self, key: str) -> None:
+        """Remove the object (and mark it deleted in file_list)."""
         self.storage.fs.delete_file(self.storage.path(key))
+        self.retire(key)
+
+    def retire(self, key: str) -> None:
+        """Mark the file deleted in file_list; the object stays (a compaction leftover)."""
         if self.file_list_url is not None:
             k = parse_key(key)
             with psycopg2.connect(self.file_list_url) as conn, conn.cursor() as cur:
@@ -130,13 +136,21 @@ def _widened(tables: list[pa.Table]) -> list[pa.Table]:
     return out
 
 
-def compact_hour(bucket: Bucket, stream_type: str, stream: str, hour: datetime) -> tuple[list[str], str]:
-    """Merge the live files of one stream's hour into one and delete them; returns (replaced keys, merged key)."""
+def compact_hour(bucket: Bucket, stream_type: str, stream: str, hour: datetime, *,
+                 leftovers: bool = False) -> tuple[list[str], str]:
+    """Merge the live files of one stream's hour into one; returns (replaced keys, merged key).
+
+    The replaced files are deleted, or with ``leftovers`` kept in the bucket (as OpenObserve keeps
+    them for ~2 h) while ``file_list`` already marks them deleted: :meth:`Bucket.delete` them later.
+    """
     keys = bucket.live_keys(stream_type, stream, hour)
     assert len(keys) > 1, f"nothing to compact in {stream_type}/{stream} {hour}"
     merged = pa.concat_tables(_widened([bucket.read(k) for k in keys]), promote_options="permissive")
     key = _new_key(bucket, stream_type, stream, hour, "merged")
     bucket.write(key, merged.sort_by("_timestamp"))
     for k in keys:
-        bucket.delete(k)
+        if leftovers:
+            bucket.retire(k)
+        else:
+            bucket.delete(k)
     return keys, key

@@ -65,7 +65,7 @@ class _Candidate:
     max_ts: int | None = None
 
 
-def _footer_ts(pf: pq.ParquetFile) -> tuple[int | None, int | None]:
+def footer_ts(pf: pq.ParquetFile) -> tuple[int | None, int | None]:
     meta = pf.metadata.metadata or {}
     try:
         return int(meta[b"min_ts"]), int(meta[b"max_ts"])
@@ -175,7 +175,7 @@ class BucketSource:
         try:
             with self.storage.open(c.key) as fh:
                 pf = pq.ParquetFile(fh, buffer_size=_READ_BUFFER_BYTES)
-                lo, hi = _footer_ts(pf)
+                lo, hi = footer_ts(pf)
                 if lo is not None and hi is not None and (hi < start_us or lo >= end_us):
                     return None
                 if "_timestamp" not in pf.schema_arrow.names:

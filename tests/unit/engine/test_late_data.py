@@ -110,6 +110,33 @@ def test_compaction_of_the_same_records_is_not_new_data(folder: Folder) -> None:
     assert scanner.check(check.refreshed).verdict == "unchanged" and scanner.cost.files_read == 0
 
 
+def test_listing_leaves_out_a_merged_file_while_the_files_it_replaced_still_stand(tmp_path: Path) -> None:
+    f = Folder(tmp_path, file_list=False)
+    f.write("a", [3.5, 4.5, 5.5, 20.0])
+    f.write("b", [30.0, 31.0])
+    d = f.digest()
+    f.write("merged", [3.5, 4.5, 5.5, 20.0, 30.0, 31.0])  # a and b stay in the bucket for now
+    f.write("late", [4.0, 5.25])  # and two records arrive late
+    scanner = f.scanner()
+    check = scanner.check(d)
+    assert check.verdict == "grown" and (check.old_records, check.new_records, check.late_records) == (3, 5, 1)
+    assert scanner.cost.merged_pending == 1
+    assert "2026/01/01/10/merged.parquet" not in check.refreshed["streams"]["metrics/cpu"]
+    for name in ("a", "b"):
+        f.delete(f"{hour_prefix('default', 'metrics', 'cpu', HOUR)}{name}.parquet")
+    assert f.scanner().check(check.refreshed).verdict == "compacted"
+
+
+def test_listing_counts_a_late_file_whose_bounds_differ_from_the_files_inside_it(tmp_path: Path) -> None:
+    f = Folder(tmp_path, file_list=False)
+    f.write("a", [3.5, 4.5])
+    d = f.digest()
+    f.write("late", [3.25, 3.75, 4.75])  # a lies inside it, but it is not a merge of a
+    f.write("late2", [3.5, 4.0, 4.5])  # same bounds as a, another record count
+    check = f.scanner().check(d)
+    assert check.verdict == "grown" and check.new_records == 2 + 3 + 3
+
+
 def test_a_lost_file_is_shrunk_even_when_another_stream_grew(folder: Folder) -> None:
     d = folder.digest()
     folder.delete(f"{hour_prefix('default', 'metrics', 'cpu', HOUR)}a.parquet")
