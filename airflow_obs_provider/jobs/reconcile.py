@@ -4,7 +4,8 @@ One pass for one tenant:
 
 1. One ledger query lists the tenant's successful ``oo-agg`` windows ending within
    ``late_horizon`` (default 5 h, OpenObserve's ``ZO_INGEST_ALLOWED_UPTO``) with the digest each
-   recorded of what it read (``etl_job_run.source_digest``).
+   recorded of what it read (``etl_job_run.source_digest``), and the failed ones that have a digest
+   (a rerun failed; the rows and digest are still the last success's), so a later pass retries them.
 2. :class:`..engine.late_data.ChangeScanner` compares every digest with the bucket today (one
    ``file_list`` query, or one LIST per hour prefix and stream); only files the digests do not
    know are looked at.
@@ -42,10 +43,13 @@ from airflow_obs_provider.jobs import oo_agg
 
 log = logging.getLogger(__name__)
 
-_SUCCESSES = """
+# Successes, and failed reruns of windows that once succeeded (their digest and rows are the last
+# success's: a later pass retries them while their source still holds more than that).
+_CHECKED = """
 SELECT r.window_from, r.window_to, r.source_digest, r.updated_at
 FROM etl_job_run r JOIN dim_tenant t ON t.id = r.tenant_id
-WHERE r.job = %(job)s AND t.code = %(tenant)s AND r.status = 'success' AND r.window_to > %(since)s
+WHERE r.job = %(job)s AND t.code = %(tenant)s AND r.window_to > %(since)s
+  AND (r.status = 'success' OR (r.status = 'failed' AND r.source_digest IS NOT NULL))
 ORDER BY r.window_from
 """
 
@@ -54,7 +58,7 @@ _REFRESH_DIGEST = """
 UPDATE etl_job_run r SET source_digest = %(digest)s::jsonb
 FROM dim_tenant t
 WHERE t.id = r.tenant_id AND t.code = %(tenant)s AND r.job = %(job)s AND r.window_from = %(from)s
-  AND r.window_to = %(to)s AND r.status = 'success' AND r.updated_at = %(updated_at)s
+  AND r.window_to = %(to)s AND r.updated_at = %(updated_at)s
 """
 
 _AGE_REFRESH_TARGET = """
@@ -150,7 +154,7 @@ def reconcile(cfg: EtlConfig, tenant: str, *, pg_url: str | None = None, horizon
     conn = connect(pg_url, autocommit=True, application_name="obs-etl reconcile")
     try:
         with conn.cursor() as cur:
-            cur.execute(_SUCCESSES, {"job": oo_agg.JOB, "tenant": tenant, "since": report.since})
+            cur.execute(_CHECKED, {"job": oo_agg.JOB, "tenant": tenant, "since": report.since})
             report.queries += 1
             rows = cur.fetchall()
         digests = [r[2] for r in rows if r[2]]
@@ -230,7 +234,7 @@ def _rerun_age_refresh(cfg: EtlConfig, tenant: str, buckets: list[tuple[int, int
 
 
 def format_report(report: ReconcileReport) -> list[str]:
-    lines = [f"reconcile {report.tenant}: checked {report.checked} successful oo-agg windows ending after "
+    lines = [f"reconcile {report.tenant}: checked {report.checked} oo-agg windows ending after "
              f"{report.since:%Y-%m-%d %H:%M:%S} UTC (horizon {report.horizon}) through {report.mode}"]
     if report.note:
         lines.append(f"  {report.note}")

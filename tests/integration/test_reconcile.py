@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from support.databases import create_database, drop_database
-from support.late_files import Bucket, compact_hour, deliver, withhold
+from support.late_files import Bucket, Withheld, compact_hour, deliver, withhold
 from support.tables import diff_snapshots, snapshot
 
 from airflow_obs_provider.cli import main
@@ -211,7 +213,7 @@ def test_the_cli_prints_what_it_checked_and_exits_0(scenario: Scenario, tmp_path
                "--pg-url", scenario.pg])
     out = capsys.readouterr().out
     assert rc == 0
-    assert f"checked {len(WINDOWS)} successful oo-agg windows" in out
+    assert f"checked {len(WINDOWS)} oo-agg windows" in out
     assert f"through {scenario.mode}" in out and "gained records 0" in out
 
 
@@ -222,6 +224,33 @@ def test_status_lists_the_late_data_reruns(scenario: Scenario) -> None:
     assert all(r.new_records > r.old_records for r in oo.late_reruns)
     text = "\n".join(format_status(statuses, now=NOW))
     assert f"late data: {len(AFFECTED)} window(s) rerun in the last 24 h" in text
+
+
+def _rows_between(table: pa.Table, lo: int, hi: int) -> pa.Table:
+    ts = table.column("_timestamp")
+    return table.filter(pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi)))
+
+
+def test_a_rerun_that_failed_is_retried_by_the_next_pass(scenario: Scenario) -> None:
+    if scenario.mode == "listing":
+        pytest.skip("a listing learns a new file's records by opening it: an unreadable one fails the check itself")
+    # OO lists a late file whose object cannot be read yet: file_list's records count it, the rerun fails
+    window = Window(parse_time("2026-01-01T10:12:00Z"), parse_time("2026-01-01T10:13:00Z"))
+    stream = "container_memory_working_set_bytes"
+    # more samples for the window's first 20 seconds (copies of known ones: new records all the same)
+    lo, hi = to_us(window.start), to_us(window.start) + 20_000_000
+    table = next(t for t in (_rows_between(scenario.bucket.read(k), lo, hi)
+                             for k in scenario.bucket.live_keys("metrics", stream, HOUR)) if t.num_rows)
+    key = deliver(scenario.bucket, Withheld("metrics", stream, HOUR, [table]))[0]
+    scenario.bucket.storage.write_bytes(key, b"not parquet yet")
+    failed = _reconcile(scenario)
+    assert window in [c.window for c in failed.changed] and not failed.ok
+    assert {r.status for r in failed.reruns if r.window == window} == {"failed"}
+    scenario.bucket.write(key, table)  # the object is complete now
+    healed = _reconcile(scenario)
+    assert healed.ok and window in [r.window for r in healed.reruns if r.status == "success"]
+    assert [r[3] for r in _attempts(scenario.pg) if r[0] == "oo-agg" and r[1] == window.start] == ["success"]
+    assert _reconcile(scenario).reruns == []
 
 
 def test_a_source_that_lost_records_is_reported_not_rerun(scenario: Scenario) -> None:
