@@ -464,7 +464,8 @@ def build_reconcile_dag(dags_dir: Path | None = None) -> DAG:
             emit_reconcile_stats(tenant, report)
             if not report.ok:
                 failed = [f"{r.job} {r.window}: {r.error}" for r in report.reruns if r.status == "failed"]
-                raise RuntimeError(f"reconcile {tenant}: {len(failed)} rerun(s) failed: {'; '.join(failed)}")
+                failed += [f"{w} not checked: {error}" for w, error in report.unreadable]
+                raise RuntimeError(f"reconcile {tenant}: {len(failed)} problem(s): {'; '.join(failed)}")
             return {"tenant": tenant, "checked": report.checked, "late_windows": report.late_windows,
                     "late_records": report.late_records, "compacted": report.compacted}
 

@@ -37,7 +37,7 @@ from airflow_obs_provider.engine.db import connect
 from airflow_obs_provider.engine.late_data import ChangeScanner, WindowCheck, digest_span
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, WindowTx, run_window
 from airflow_obs_provider.engine.oo.bucket import BucketSource
-from airflow_obs_provider.engine.oo.source import SourceSecrets, open_source
+from airflow_obs_provider.engine.oo.source import OOReadError, SourceSecrets, open_source
 from airflow_obs_provider.engine.window import Window, from_us, parse_duration
 from airflow_obs_provider.jobs import oo_agg
 
@@ -95,6 +95,7 @@ class ReconcileReport:
     no_digest: int = 0  # successes written before digests existed, or from the API source
     changed: list[LateWindow] = field(default_factory=list)
     shrunk: list[LateWindow] = field(default_factory=list)
+    unreadable: list[tuple[Window, str]] = field(default_factory=list)  # a new file could not be counted
     reruns: list[Rerun] = field(default_factory=list)
     queries: int = 0  # warehouse statements (excluding the reruns themselves)
     list_calls: int = 0
@@ -114,7 +115,7 @@ class ReconcileReport:
 
     @property
     def ok(self) -> bool:
-        return all(r.status != "failed" for r in self.reruns)
+        return not self.unreadable and all(r.status != "failed" for r in self.reruns)
 
 
 def _late_details(check: WindowCheck, at: datetime) -> dict[str, Any]:
@@ -166,7 +167,11 @@ def reconcile(cfg: EtlConfig, tenant: str, *, pg_url: str | None = None, horizon
             if not digest:
                 report.no_digest += 1
                 continue
-            check = scanner.check(digest)
+            try:
+                check = scanner.check(digest)
+            except OOReadError as exc:  # e.g. an object still being written: the next pass looks again
+                report.unreadable.append((Window(w_from, w_to), str(exc).splitlines()[0][:300]))
+                continue
             verdict = check.verdict
             late = LateWindow(Window(w_from, w_to), check)
             if verdict == "grown":
@@ -249,6 +254,8 @@ def format_report(report: ReconcileReport) -> list[str]:
         streams = ", ".join(f"{s.stream_type}/{s.stream} {s.old_records}->{s.new_records}" for s in late.check.shrunk)
         lines.append(f"  fewer records {late.window}: {late.check.old_records} -> {late.check.new_records} "
                      f"({streams}); not rerun (the source lost data: see the no-loss guard)")
+    for window, error in report.unreadable:
+        lines.append(f"  not checked {window}: {error}")
     for r in report.reruns:
         lines.append(f"  reran {r.job} {r.window}: {r.status}" + (f" ({r.error})" if r.error else ""))
     lines.append(f"  cost: {report.list_calls} LIST calls, {report.file_list_queries} file_list queries, "
@@ -264,7 +271,7 @@ def cli_reconcile(args: argparse.Namespace) -> int:
     report = reconcile(cfg, args.tenant, pg_url=args.pg_url, horizon=horizon)
     print("\n".join(format_report(report)))
     if not report.ok:
-        print(f"reconcile {args.tenant}: {sum(r.status == 'failed' for r in report.reruns)} rerun(s) failed",
-              file=sys.stderr)
+        print(f"reconcile {args.tenant}: {sum(r.status == 'failed' for r in report.reruns)} rerun(s) failed, "
+              f"{len(report.unreadable)} window(s) could not be checked", file=sys.stderr)
         return 1
     return 0
