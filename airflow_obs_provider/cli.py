@@ -27,6 +27,8 @@ HANDLERS: dict[str, str] = {
     "bench patterns": "airflow_obs_provider.bench.patterns:cli_bench",
     "bench age-refresh": "airflow_obs_provider.bench.age_refresh:cli_bench",
     "bench topology": "airflow_obs_provider.bench.topology:cli_bench",
+    "bench reconcile": "airflow_obs_provider.bench.reconcile:cli_bench",
+    "reconcile": "airflow_obs_provider.jobs.reconcile:cli_reconcile",
     "status": "airflow_obs_provider.jobs.status:cli_status",
     "demo": "airflow_obs_provider.demo:cli_demo",
 }
@@ -80,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     _pg(p)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures").add_subparsers(dest="job", required=True)
-    for job in ("oo-agg", "patterns", "age-refresh", "topology"):
+    for job in ("oo-agg", "patterns", "age-refresh", "topology", "reconcile"):
         p = bench.add_parser(job)
         p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
         if job == "patterns":
@@ -88,7 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
                            help="score labeled LogHub-style CSVs in DIR instead (Content and raw line)")
         _pg(p)
 
-    p = sub.add_parser("status", help="per job and tenant: latest window, lag, recent failures")
+    p = sub.add_parser("reconcile", help="rerun the oo-agg windows whose source gained late records")
+    p.add_argument("--config", required=True, help="the ETL YAML (see include/etl.yaml)")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--horizon", default=None,
+                   help="check windows ending within this long before now (default: jobs.oo-agg.late_horizon, 5h)")
+    _pg(p)
+
+    p = sub.add_parser("status", help="per job and tenant: latest window, lag, recent failures, late-data reruns")
     _pg(p)
 
     p = sub.add_parser("demo", help="the one-command demo: data, schema, DAG runs, summary")

@@ -2,7 +2,8 @@
 
 Stable names (other tooling, tests and users rely on them):
 
-- DAG ids: ``obs_oo_agg``, ``obs_age_refresh``, ``obs_topo_iac``, ``obs_topo_ansible``, ``obs_backfill``.
+- DAG ids: ``obs_oo_agg``, ``obs_age_refresh``, ``obs_topo_iac``, ``obs_topo_ansible``, ``obs_backfill``,
+  ``obs_reconcile``.
 - Windowed DAGs: ``wait_until_eligible`` (sensor, reschedule mode) and ``select_tenants`` both feed the
   job's mapped task (``aggregate`` / ``refresh_graph`` / ``diff_topology``), one map index per tenant.
   ``obs_age_refresh`` waits on ``wait_for_oo_agg`` (ExternalTaskSensor on the 1-minute runs) instead.
@@ -10,6 +11,8 @@ Stable names (other tooling, tests and users rely on them):
   ``dags backfill`` deadlocks on a mapped task whose list producer has an upstream of its own.
 - ``obs_backfill``: ``plan_windows`` -> ``run_window`` (a reschedule-mode sensor mapped over the windows:
   it waits until the window is eligible, then runs it through the job function).
+- ``obs_reconcile``: ``select_tenants`` -> ``reconcile`` (one map index per tenant): every 15 minutes
+  (``jobs.oo-agg.reconcile_interval``), the oo-agg windows whose source gained late records are rerun.
 
 Parsing reads only the schedule-shaping keys of one local file (``OBS_ETL_CONFIG``, else
 ``include/etl.yaml`` beside the DAG folder; see ``orchestration.schedule``). Tasks resolve the
@@ -69,6 +72,8 @@ TAGS = ["observability", "obs-etl"]
 POKE_SECONDS = 30
 # Backfill windows may end at most this far in the future (they wait, rescheduled, until eligible).
 BACKFILL_FUTURE_LIMIT = timedelta(hours=24)
+# How often obs_reconcile looks for late-arriving records (jobs.oo-agg.reconcile_interval).
+RECONCILE_INTERVAL = "15m"
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -406,6 +411,68 @@ def build_backfill_dag(dags_dir: Path | None = None) -> DAG:
     return dag
 
 
+# --------------------------------------------------------------------------- late-data reconcile DAG
+
+def emit_reconcile_stats(tenant: str, report: Any) -> None:
+    """Counters of one reconcile pass: windows rerun for late records, and those records."""
+    name = f"{STATS_PREFIX}.oo_agg"
+    tags = {"job": "oo-agg", "tenant": tenant}
+    Stats.incr(f"{name}.late_windows", count=int(report.late_windows), tags=tags)
+    Stats.incr(f"{name}.late_records", count=int(report.late_records), tags=tags)
+
+
+def build_reconcile_dag(dags_dir: Path | None = None) -> DAG:
+    from airflow_obs_provider.engine.window import parse_duration
+
+    settings = schedule_settings(dags_dir)
+    fallback = str(settings.config_file) if settings.config_file else None
+    oo_job = settings.job("oo-agg")
+    interval = parse_duration(oo_job.options.get("reconcile_interval", RECONCILE_INTERVAL))
+    with DAG(
+        dag_id="obs_reconcile",
+        schedule=DeltaDataIntervalTimetable(interval),
+        start_date=floor_time(settings.start_date, interval),
+        catchup=False,  # a pass checks the whole late horizon as of now: missed passes need no replay
+        max_active_runs=1,
+        default_args=default_args(),
+        tags=[*TAGS, "oo-agg", "reconcile"],
+        doc_md=_RECONCILE_DOC,
+        on_failure_callback=partial(dag_failure_callback, callback_path=None),
+    ) as dag:
+
+        @task(task_id="select_tenants")
+        def select_tenants() -> list[dict[str, str]]:
+            """Every enabled tenant (oo-agg runs for all of them)."""
+            from airflow_obs_provider.orchestration.selection import tenants_for_job
+
+            cfg, _ = runtime_config(fallback)
+            return [{"tenant": t.code} for t in tenants_for_job(cfg, "oo-agg")]
+
+        @task(task_id="reconcile", map_index_template="{{ task.op_kwargs['tenant'] }}")
+        def reconcile_tenant(tenant: str, **context: Any) -> dict[str, Any]:
+            """Rerun the tenant's windows that gained late records; fails (and retries) when a rerun failed."""
+            from airflow_obs_provider.jobs.reconcile import format_report, reconcile
+            from airflow_obs_provider.operators.secrets import source_secrets
+
+            cfg, _ = runtime_config(fallback)
+            secrets = source_secrets(aws_conn_id=settings.aws_conn_id, oo_conn_id=settings.oo_conn_id,
+                                     file_list_conn_id=settings.file_list_conn_id)
+            report = reconcile(cfg, tenant, pg_url=pg_url_from_connection(settings.postgres_conn_id),
+                               secrets=secrets, run_info=run_info_from_context(context))
+            for line in format_report(report):
+                log.info("%s", line)
+            emit_reconcile_stats(tenant, report)
+            if not report.ok:
+                failed = [f"{r.job} {r.window}: {r.error}" for r in report.reruns if r.status == "failed"]
+                failed += [f"{w} not checked: {error}" for w, error in report.unreadable]
+                raise RuntimeError(f"reconcile {tenant}: {len(failed)} problem(s): {'; '.join(failed)}")
+            return {"tenant": tenant, "checked": report.checked, "late_windows": report.late_windows,
+                    "late_records": report.late_records, "compacted": report.compacted}
+
+        _done(reconcile_tenant.expand_kwargs(select_tenants()))
+    return dag
+
+
 # --------------------------------------------------------------------------- docs
 
 _OO_AGG_DOC = """
@@ -438,6 +505,17 @@ _TOPO_DOC = """
 At each window end, `diff_topology` observes the tenants' {source} sources and records edge
 changes in `topo_edge_time` (open / close validity intervals). Tenants without a `{source}` block are
 not run.
+"""
+
+_RECONCILE_DOC = """
+### obs_reconcile: late-arriving records, every 15 minutes
+
+OpenObserve accepts records up to 5 hours late (`ZO_INGEST_ALLOWED_UPTO`). For each enabled tenant,
+`reconcile` compares what every successful `obs_oo_agg` window of the last `jobs.oo-agg.late_horizon`
+(default 5h) read (the ledger's `source_digest`) with the bucket today and reruns, exactly once, the
+windows whose source gained records, plus the current graph refresh when it reads a recomputed
+5-minute bucket. Stats: `obs_etl.oo_agg.late_windows`, `obs_etl.oo_agg.late_records`.
+Same as `obs-etl reconcile --config FILE --tenant CODE`.
 """
 
 _BACKFILL_DOC = """

@@ -326,6 +326,10 @@ CREATE TABLE IF NOT EXISTS etl_job_run (
   CONSTRAINT etl_job_run_window_key UNIQUE (job, tenant_id, window_from, window_to),
   CONSTRAINT etl_job_run_window_order CHECK (window_from < window_to)
 );
+-- What a successful oo-agg window read (per stream: its files and their rows in the range), so
+-- late-arriving records are found without re-reading counted data (obs-etl reconcile). Added after
+-- the first release: ADD COLUMN IF NOT EXISTS upgrades an existing ledger in place.
+ALTER TABLE etl_job_run ADD COLUMN IF NOT EXISTS source_digest jsonb;
 CREATE INDEX IF NOT EXISTS etl_job_run_status_idx ON etl_job_run (status, updated_at DESC)
   WHERE status IN ('failed', 'running');
 CREATE INDEX IF NOT EXISTS etl_job_run_job_tenant_idx ON etl_job_run (job, tenant_id, window_to DESC);
@@ -533,6 +537,9 @@ $obs$;
 -- ---------------------------------------------------------------------------
 INSERT INTO dim_tenant (code, name) VALUES ('default', 'Default tenant') ON CONFLICT (code) DO NOTHING;
 INSERT INTO obs_schema_version (version, description) VALUES (1, 'initial schema (design §3)')
+  ON CONFLICT (version) DO NOTHING;
+INSERT INTO obs_schema_version (version, description)
+  VALUES (2, 'etl_job_run.source_digest: what each window read, for late-data reconcile')
   ON CONFLICT (version) DO NOTHING;
 
 -- ---------------------------------------------------------------------------

@@ -55,6 +55,9 @@ class WindowTx:
     rows_out: int = 0
     details: dict[str, Any] = field(default_factory=dict)
     skipped_reason: str | None = None
+    # What the window read, per stream: the files and their rows in the range (engine.late_data),
+    # so a later check for late-arriving records needs no re-read of data already counted.
+    source_digest: dict[str, Any] | None = None
 
     def skip(self, reason: str) -> None:
         """Record the window as ``skipped`` (e.g. older than the graph's applied state)."""
@@ -87,7 +90,8 @@ SET status = 'running', finished_at = NULL, error = NULL,
 _FINISH = """
 UPDATE etl_job_run SET status = %(status)s, rows_in = %(rows_in)s, rows_out = %(rows_out)s,
        finished_at = now(), duration_ms = %(duration_ms)s, error = %(error)s,
-       details = %(details)s::jsonb, updated_at = now()
+       details = %(details)s::jsonb, updated_at = now(),
+       source_digest = CASE WHEN %(status)s = 'failed' THEN source_digest ELSE %(digest)s::jsonb END
 WHERE job = %(job)s AND tenant_id = %(tenant_id)s AND window_from = %(from)s AND window_to = %(to)s
 """
 
@@ -136,7 +140,8 @@ def run_window(
                     details["transient_retries"] = attempt - 1
                 cur.execute(_FINISH, {**key, "status": status, "rows_in": tx.rows_in, "rows_out": tx.rows_out,
                                       "duration_ms": round(seconds * 1000, 3), "error": None,
-                                      "details": json.dumps(details, default=str)})
+                                      "details": json.dumps(details, default=str),
+                                      "digest": None if tx.source_digest is None else json.dumps(tx.source_digest)})
                 conn.commit()
                 break
             except TRANSIENT_ERRORS as exc:
@@ -171,7 +176,7 @@ def _record_failure(ctl: Any, pg_url: str | None, key: dict[str, Any], exc: Base
     """Mark the ledger row failed; if the server went away, try once on a fresh connection."""
     text = redact_url(f"{type(exc).__name__}: {exc}")[:4000]
     params = {**key, "status": "failed", "rows_in": None, "rows_out": None,
-              "duration_ms": round(seconds * 1000, 3), "error": text, "details": "{}"}
+              "duration_ms": round(seconds * 1000, 3), "error": text, "details": "{}", "digest": None}
     for attempt in range(2):
         try:
             target = ctl if attempt == 0 else connect(pg_url, autocommit=True)

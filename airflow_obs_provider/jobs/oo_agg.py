@@ -14,7 +14,12 @@ the ledger's single window transaction (:func:`ledger.run_window`):
 - one ``oo_locator`` per stream read; aggregate rows point to their stream's locator.
 
 Options (``jobs.oo-agg`` in the YAML): ``counter_lookback`` (default ``5m``), ``trace_slack``
-(default ``2m``; ``delay`` must exceed it plus OO's WAL horizon), ``duckdb_threads``.
+(default ``2m``; ``delay`` must exceed it plus OO's WAL horizon), ``duckdb_threads``,
+``late_horizon`` (default ``5h``, OpenObserve's ``ZO_INGEST_ALLOWED_UPTO``: how far back
+``obs-etl reconcile`` looks for windows whose source gained late records).
+
+Bucket sources also record in the ledger (``source_digest``) which files each stream's read
+considered and their rows in range, for :mod:`..engine.late_data`.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import sys
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import timedelta
 from types import ModuleType
 
 import pyarrow as pa
@@ -45,6 +51,7 @@ from airflow_obs_provider.engine.aggregate.resources import merge_resources
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 from airflow_obs_provider.engine.config import ConfigError, EtlConfig, JobConfig, load_config
 from airflow_obs_provider.engine.db import redact_url
+from airflow_obs_provider.engine.late_data import DigestBuilder
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, WindowTx, run_window
 from airflow_obs_provider.engine.oo.source import OOSource, SourceSecrets, open_source
 from airflow_obs_provider.engine.window import Window, parse_duration, parse_time, split_range
@@ -58,6 +65,9 @@ from airflow_obs_provider.engine.writer import (
 )
 
 JOB = "oo-agg"
+BUCKET_KINDS = ("local", "s3")  # sources whose files a digest can name (the API has no files)
+# OpenObserve's ZO_INGEST_ALLOWED_UPTO default: records older than this are refused at ingest.
+DEFAULT_LATE_HORIZON = "5h"
 log = logging.getLogger(__name__)
 
 
@@ -66,6 +76,7 @@ class AggOptions:
     counter_lookback_us: int = DEFAULT_LOOKBACK_US
     trace_slack_us: int = DEFAULT_SLACK_US
     duckdb_threads: int | None = None
+    late_horizon: timedelta = parse_duration(DEFAULT_LATE_HORIZON)  # windows reconcile checks for late data
 
     @classmethod
     def from_job(cls, job: JobConfig) -> AggOptions:
@@ -74,24 +85,31 @@ class AggOptions:
             lookback = parse_duration(opts.pop("counter_lookback", "5m"))
             slack = parse_duration(opts.pop("trace_slack", "2m"))
             threads = opts.pop("duckdb_threads", None)
+            horizon = parse_duration(opts.pop("late_horizon", DEFAULT_LATE_HORIZON))
         except ValueError as exc:
             raise ConfigError(f"jobs.{JOB}: {exc}") from exc
-        if lookback.total_seconds() < 0 or slack.total_seconds() < 0:
-            raise ConfigError(f"jobs.{JOB}: counter_lookback and trace_slack must not be negative")
+        if lookback.total_seconds() < 0 or slack.total_seconds() < 0 or horizon.total_seconds() < 0:
+            raise ConfigError(f"jobs.{JOB}: counter_lookback, trace_slack and late_horizon must not be negative")
         if slack > job.delay:
             log.warning("jobs.%s: trace_slack %s exceeds delay %s: calls crossing a bucket end may be missed",
                         JOB, slack, job.delay)
         return cls(int(lookback.total_seconds() * 1e6), int(slack.total_seconds() * 1e6),
-                   int(threads) if threads else None)
+                   int(threads) if threads else None, horizon)
 
 
 def _read_all(source: OOSource, stream_type: str, from_us: int, to_us: int, locators: list[Locator],
-              columns: Collection[str] | None = None) -> list[tuple[str, pa.Table]]:
-    """Read ``columns`` of every stream of ``stream_type`` over ``[from_us, to_us)``, one locator each."""
+              columns: Collection[str] | None = None, *, digest: DigestBuilder | None = None,
+              own: tuple[int, int] | None = None) -> list[tuple[str, pa.Table]]:
+    """Read ``columns`` of every stream of ``stream_type`` over ``[from_us, to_us)``, one locator each;
+    ``digest`` records the files read and ``own`` (the part of the range that is this window's alone)."""
     got = []
+    if digest is not None:
+        digest.add_range(stream_type, (from_us, to_us), own or (from_us, to_us))
     for stream in source.streams(stream_type):
         read = source.read(stream_type, stream, from_us, to_us, columns)
         locators.append(locator_for(source, read, from_us, to_us))
+        if digest is not None:
+            digest.add_read(source.org, read)
         got.append((stream, read.table))
     return got
 
@@ -127,14 +145,18 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
         stages = {"read": 0.0, "aggregate": 0.0, "read_logs": 0.0, "write": 0.0, "patterns": 0.0}
         t = time.perf_counter()
         locators: list[Locator] = []
+        # bucket sources record what they read, so late-arriving files can be found later (reconcile)
+        digest = DigestBuilder() if source.kind in BUCKET_KINDS else None
         m_from, m_to = metrics_read_range(window, opts.counter_lookback_us)
-        metric_streams = _read_all(source, "metrics", m_from, m_to, locators, metric_columns(mapping))
+        metric_streams = _read_all(source, "metrics", m_from, m_to, locators, metric_columns(mapping),
+                                   digest=digest, own=(window.start_us, window.end_us))
         ranges = [("metrics", m_from, m_to)]
         buckets = closed_buckets(window.start_us, window.end_us)
         trace_streams: list[tuple[str, pa.Table]] = []
         if buckets:
             trace_range = calls_read_range(*buckets, opts.trace_slack_us)
-            trace_streams = _read_all(source, "traces", *trace_range, locators, span_columns(mapping))
+            trace_streams = _read_all(source, "traces", *trace_range, locators, span_columns(mapping),
+                                      digest=digest, own=buckets)
             ranges += [("traces", *trace_range), ("logs", *buckets)]
         stages["read"] = time.perf_counter() - t
 
@@ -152,8 +174,8 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
             stages["aggregate"] = time.perf_counter() - t
 
             t = time.perf_counter()
-            log_streams = (_read_all(source, "logs", *buckets, locators, _log_patterns().input_columns(mapping))
-                           if buckets else [])
+            log_streams = (_read_all(source, "logs", *buckets, locators, _log_patterns().input_columns(mapping),
+                                     digest=digest) if buckets else [])
             stages["read_logs"] = time.perf_counter() - t
 
             t = time.perf_counter()
@@ -175,6 +197,7 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
             con.close()
 
         tx.rows_in = sum(loc.record_count for loc in locators)
+        tx.source_digest = digest.as_json() if digest is not None else None
         tx.rows_out = written + call_rows + pattern_rows + len(resources)
         tx.details.update({
             "stages_s": {k: round(v, 6) for k, v in stages.items()},

@@ -3,7 +3,8 @@
 Reads only ``etl_job_run`` (and the circuit breaker table): the latest successful
 window, the lag of its end behind now (in steady state about ``delay`` plus one
 window, since a window runs once ``end + delay`` has passed), and the failed or
-skipped windows of the last 24 hours with their errors and reasons. The expected
+skipped windows of the last 24 hours with their errors and reasons, and the windows rerun in the
+last 24 hours because their source gained late records (``obs-etl reconcile``). The expected
 lag comes from the configuration in ``OBS_ETL_CONFIG`` when set, else the defaults.
 """
 
@@ -31,6 +32,17 @@ class Problem:
 
 
 @dataclass
+class LateRerun:
+    """A window rerun by ``obs-etl reconcile`` because its source gained late records."""
+
+    window_from: datetime
+    window_to: datetime
+    finished_at: datetime
+    old_records: int
+    new_records: int
+
+
+@dataclass
 class JobTenantStatus:
     job: str
     tenant: str
@@ -45,6 +57,7 @@ class JobTenantStatus:
     circuit_open_since: datetime | None = None
     failures: list[Problem] = field(default_factory=list)
     skip_reasons: Counter[str] = field(default_factory=Counter)
+    late_reruns: list[LateRerun] = field(default_factory=list)
 
     @property
     def state(self) -> str:
@@ -78,6 +91,15 @@ SELECT r.job, t.code, r.window_from, r.window_to, r.status, r.attempts,
 FROM etl_job_run r JOIN dim_tenant t ON t.id = r.tenant_id
 WHERE r.status IN ('failed', 'skipped') AND r.window_to > %(since)s
 ORDER BY r.window_to DESC
+"""
+
+# Reruns are recent by when they ran: late records belong to windows up to the late horizon old.
+_LATE_RERUNS = """
+SELECT r.job, t.code, r.window_from, r.window_to, r.finished_at,
+       (r.details->'late_data'->>'old_records')::bigint, (r.details->'late_data'->>'new_records')::bigint
+FROM etl_job_run r JOIN dim_tenant t ON t.id = r.tenant_id
+WHERE r.details ? 'late_data' AND r.finished_at > %(since)s
+ORDER BY r.finished_at DESC, r.window_from DESC
 """
 
 _BREAKERS = """
@@ -118,6 +140,10 @@ def collect_status(pg_url: str | None = None, *, now: datetime | None = None) ->
                         entry.failures.append(Problem(w_from, w_to, status_text, attempts, _first_line(text)))
                 else:
                     entry.skip_reasons[text.split(" (")[0] or "no reason recorded"] += 1
+            cur.execute(_LATE_RERUNS, {"since": since})
+            for job, tenant, w_from, w_to, finished, old, new in cur.fetchall():
+                if (job, tenant) in rows:
+                    rows[(job, tenant)].late_reruns.append(LateRerun(w_from, w_to, finished, old or 0, new or 0))
             cur.execute(_BREAKERS)  # bootstrap creates etl_circuit_breaker together with etl_job_run
             for job, tenant, opened_at in cur.fetchall():
                 if (job, tenant) in rows:
@@ -168,7 +194,7 @@ def format_status(statuses: list[JobTenantStatus], *, now: datetime) -> list[str
     lines = [f"obs-etl status at {now:%Y-%m-%d %H:%M:%S} UTC (failed/skipped: windows ending in the last 24 h)"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
     for s in statuses:
-        if not (s.failures or s.skip_reasons or s.circuit_open_since or s.running):
+        if not (s.failures or s.skip_reasons or s.circuit_open_since or s.running or s.late_reruns):
             continue
         lines.append(f"{s.job} / {s.tenant}:")
         if s.circuit_open_since:
@@ -183,6 +209,15 @@ def format_status(statuses: list[JobTenantStatus], *, now: datetime) -> list[str
             lines.append(f"  ... and {s.failed_24h - len(s.failures)} more failed window(s)")
         for reason, count in s.skip_reasons.most_common():
             lines.append(f"  skipped {count} window(s): {redact_url(reason)}")
+        if s.late_reruns:
+            gained = sum(r.new_records - r.old_records for r in s.late_reruns)
+            lines.append(f"  late data: {len(s.late_reruns)} window(s) rerun in the last 24 h "
+                         f"(+{gained} records read)")
+            for r in s.late_reruns[:SHOWN_FAILURES]:
+                lines.append(f"    {_window_text(r.window_from, r.window_to)} at {r.finished_at:%Y-%m-%d %H:%M}: "
+                             f"records {r.old_records} -> {r.new_records}")
+            if len(s.late_reruns) > SHOWN_FAILURES:
+                lines.append(f"    ... and {len(s.late_reruns) - SHOWN_FAILURES} more")
     return lines
 
 

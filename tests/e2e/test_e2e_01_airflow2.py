@@ -41,7 +41,7 @@ from support.oo_connections import (
 from support.oo_connections import WINDOW as OO_WINDOW
 from support.tables import diff_snapshots, ledger, snapshot
 
-DAG_IDS = {"obs_oo_agg", "obs_age_refresh", "obs_topo_iac", "obs_topo_ansible", "obs_backfill"}
+DAG_IDS = {"obs_oo_agg", "obs_age_refresh", "obs_topo_iac", "obs_topo_ansible", "obs_backfill", "obs_reconcile"}
 TENANT = {"acme": 1}
 WINDOWS = 3
 
@@ -89,6 +89,7 @@ def test_airflow2_dagbag_loads_every_dag_without_import_errors(airflow2: tuple[A
     assert got["errors"] == {}, got["errors"]
     assert set(got["dags"]) == DAG_IDS
     assert {"wait_until_eligible", "select_tenants", "aggregate"} <= set(got["dags"][DAG_ID])
+    assert set(got["dags"]["obs_reconcile"]) == {"select_tenants", "reconcile", "done"}
 
 
 # Airflow 2.11's BackfillJobRunner deadlocks on a mapped task whose list producer has an upstream task

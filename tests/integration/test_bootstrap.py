@@ -421,3 +421,18 @@ def test_without_optional_extensions_then_upgraded_when_they_arrive(bare_db_url:
     assert all(upgraded.features.values()), upgraded
     assert query(bare_db_url, "SELECT count(*) FROM metric_1m") == [(1,)]
     assert query(bare_db_url, "SELECT embedding::text FROM kb_chunk")[0][0].startswith("[0.5,0.5")
+
+
+def test_bootstrap_upgrades_a_ledger_from_before_source_digest(bare_db_url: str) -> None:
+    """A database bootstrapped before late-data reconcile gains etl_job_run.source_digest, keeping its rows."""
+    bootstrap(bare_db_url)
+    query(bare_db_url, "ALTER TABLE etl_job_run DROP COLUMN source_digest", autocommit=True)
+    query(bare_db_url, "DELETE FROM obs_schema_version WHERE version >= 2", autocommit=True)
+    query(bare_db_url, "INSERT INTO etl_job_run (job, tenant_id, window_from, window_to, status, attempts) "
+                       "SELECT 'oo-agg', id, '2026-01-01 10:00Z', '2026-01-01 10:01Z', 'success', 1 "
+                       "FROM dim_tenant WHERE code = 'default'", autocommit=True)
+    assert "source_digest" not in column_names(bare_db_url, "etl_job_run")
+    bootstrap(bare_db_url)
+    assert "source_digest" in column_names(bare_db_url, "etl_job_run")
+    assert query(bare_db_url, "SELECT status, attempts, source_digest FROM etl_job_run") == [("success", 1, None)]
+    assert query(bare_db_url, "SELECT max(version) FROM obs_schema_version")[0][0] == 2

@@ -6,6 +6,9 @@ Data: the OO-layout generator. Oracle: ``jobs.oo_agg.run`` into a second databas
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -139,3 +142,47 @@ def test_obs_backfill_rejects_a_bad_conf_without_touching_tables(airflow_env: Pa
     assert _task_states(run)[("plan_windows", -1)] == "failed"
     assert str(run.state).endswith("failed")
     assert ledger(pg_url) == before
+
+
+def test_obs_reconcile_reruns_a_window_that_gained_late_records_and_counts_them(
+        airflow_env: Path, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from support.late_files import Bucket, deliver, withhold
+    from support.statsd_listener import StatsdListener
+
+    from airflow_obs_provider.engine.window import to_us
+
+    storage = Storage.local(tmp_path / "late")
+    generate(storage, T0, T0 + 8 * MIN, seed=11)
+    config = tmp_path / "etl.yaml"
+    # 2024 data: a late horizon reaching back to it
+    config.write_text("jobs:\n  oo-agg: {late_horizon: 100000h}\n"
+                      "tenants:\n  - {code: initech, source: {kind: local, path: late, org: default}}\n")
+    monkeypatch.setenv("OBS_ETL_CONFIG", str(config))
+    window = Window(T0 + 6 * MIN, T0 + 7 * MIN)
+    late = withhold(Bucket(storage), "metrics", "container_cpu_usage_ratio", T0, to_us(window.start),
+                    to_us(window.start) + 30_000_000)
+    oo_agg.run(load_config(config), "initech", window, pg_url=pg_url)
+    deliver(Bucket(storage), late)
+
+    # Airflow sets its Stats client up once per process: a child process with StatsD switched on
+    statsd = StatsdListener()
+    env = {**os.environ, "AIRFLOW__METRICS__STATSD_ON": "True", "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+           "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port)}
+    script = ("import sys\n"
+              "from airflow.dag_processing.dagbag import DagBag\n"
+              "bag = DagBag(dag_folder=sys.argv[1], include_examples=False)\n"
+              "assert not bag.import_errors, bag.import_errors\n"
+              "print('run state', bag.get_dag('obs_reconcile').test().state)")
+    try:
+        out = subprocess.run([sys.executable, "-c", script, str(REPO / "dags" / "obs_reconcile.py")], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert out.stdout.strip().splitlines()[-1] == "run state success", out.stdout[-3000:]
+        rows = [r for r in ledger(pg_url, tenant="initech")]
+        assert [(r[0], r[2], r[3]) for r in rows] == [(window.start, "success", 2)]
+        late_windows = statsd.wait_for("obs_etl.oo_agg.late_windows", timeout=20)
+        late_records = statsd.wait_for("obs_etl.oo_agg.late_records", timeout=20)
+        assert sum(m.value for m in late_windows) == 1
+        assert sum(m.value for m in late_records) == sum(t.num_rows for t in late.tables)
+    finally:
+        statsd.stop()

@@ -4,7 +4,7 @@ For each of Airflow 3.3, 3.2 and 2.11, ``scripts/airflow-env`` builds a user's d
 frozen constraint set and installs the provider with ``--constraint`` on it; the freeze before and
 after shows that no package the deployment had moved. In each: the provider and its connection
 type are discovered (``ProvidersManager``, ``airflow providers list``) and a DagBag of ``dags/``
-loads all five DAGs without import errors. Each check runs in a fresh interpreter with its own
+loads all six DAGs without import errors. Each check runs in a fresh interpreter with its own
 AIRFLOW_HOME, as a deployment loads the provider: through the ``apache_airflow_provider`` entry point.
 """
 
@@ -82,7 +82,7 @@ def assert_discovered(found: dict, listed: list[dict]) -> None:
         {k: p.get(k) for k in ("package_name", "version")} for p in listed]
 
 
-DAG_IDS = {"obs_oo_agg", "obs_age_refresh", "obs_topo_iac", "obs_topo_ansible", "obs_backfill"}
+DAG_IDS = {"obs_oo_agg", "obs_age_refresh", "obs_topo_iac", "obs_topo_ansible", "obs_backfill", "obs_reconcile"}
 
 # Printed as JSON by a fresh interpreter: what a DagBag of dags/ holds (DagBag moved in 3.x and
 # lost ``include_examples`` in 3.3; examples stay off through AIRFLOW__CORE__LOAD_EXAMPLES).

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,14 @@ _KNOWN_KEYS = {
 }
 
 
+def listing_hours(stream_type: str, start_us: int, end_us: int) -> list[datetime]:
+    """The hour prefixes a listing reader looks under for ``[start_us, end_us)``."""
+    hours = list(hours_covering(start_us, end_us))
+    if stream_type == "metrics":  # OO < 0.20 wrote metrics daily, all under hour 00
+        hours += [h.replace(hour=0) for h in hours if h.replace(hour=0) not in hours]
+    return sorted(set(hours))
+
+
 @dataclass(frozen=True)
 class _Candidate:
     key: str
@@ -56,7 +65,7 @@ class _Candidate:
     max_ts: int | None = None
 
 
-def _footer_ts(pf: pq.ParquetFile) -> tuple[int | None, int | None]:
+def footer_ts(pf: pq.ParquetFile) -> tuple[int | None, int | None]:
     meta = pf.metadata.metadata or {}
     try:
         return int(meta[b"min_ts"]), int(meta[b"max_ts"])
@@ -120,26 +129,27 @@ class BucketSource:
                         "compaction replaced stay ~2h in the bucket and may be counted twice; set a file_list "
                         "URL to avoid it", self.storage.display)
             _WARNED_LISTING.add(self.storage.display)
-        hours = list(hours_covering(start_us, end_us))
-        if stream_type == "metrics":  # OO < 0.20 wrote metrics daily, all under hour 00
-            hours += [h.replace(hour=0) for h in hours if h.replace(hour=0) not in hours]
+        return [_Candidate(key) for hour in listing_hours(stream_type, start_us, end_us)
+                for key in self.hour_files(stream_type, stream, hour)]
+
+    def hour_files(self, stream_type: str, stream: str, hour: datetime) -> list[str]:
+        """Keys of the Parquet data files under one hour prefix of a stream (one LIST request)."""
+        prefix = hour_prefix(self.org, stream_type, stream, hour)
+        try:
+            listed = self.storage.list_files(prefix)
+        except OSError as exc:
+            raise self._error(stream_type, stream, prefix, exc) from None
         found = []
-        for hour in sorted(set(hours)):
-            prefix = hour_prefix(self.org, stream_type, stream, hour)
+        for f in listed:
             try:
-                listed = self.storage.list_files(prefix)
-            except OSError as exc:
-                raise self._error(stream_type, stream, prefix, exc) from None
-            for f in listed:
-                try:
-                    parsed = parse_key(f.key)
-                except LayoutError as exc:
-                    log.warning("skipping %s: %s", f.key, exc)
-                    continue
-                if not parsed.is_parquet:
-                    log.warning("skipping non-Parquet file %s (only Parquet is read)", f.key)
-                    continue
-                found.append(_Candidate(f.key))
+                parsed = parse_key(f.key)
+            except LayoutError as exc:
+                log.warning("skipping %s: %s", f.key, exc)
+                continue
+            if not parsed.is_parquet:
+                log.warning("skipping non-Parquet file %s (only Parquet is read)", f.key)
+                continue
+            found.append(f.key)
         return found
 
     def _from_file_list(self, stream_type: str, stream: str, start_us: int, end_us: int) -> list[_Candidate]:
@@ -165,7 +175,7 @@ class BucketSource:
         try:
             with self.storage.open(c.key) as fh:
                 pf = pq.ParquetFile(fh, buffer_size=_READ_BUFFER_BYTES)
-                lo, hi = _footer_ts(pf)
+                lo, hi = footer_ts(pf)
                 if lo is not None and hi is not None and (hi < start_us or lo >= end_us):
                     return None
                 if "_timestamp" not in pf.schema_arrow.names:
@@ -204,7 +214,8 @@ class BucketSource:
             raise OOReadError(f"{self.storage.display}: stream {stream_type}/{stream}: {exc}") from None
         log.debug("%s/%s [%d, %d): %d of %d files read, %d rows", stream_type, stream, start_us, end_us,
                   len(read), len(candidates), table.num_rows)
-        return StreamRead(stream_type, stream, table, tuple(k for k, _ in read), table.num_rows)
+        files = tuple((c.key, 0 if t is None else t.num_rows) for c, t in zip(candidates, results, strict=True))
+        return StreamRead(stream_type, stream, table, tuple(k for k, _ in read), table.num_rows, files)
 
     def ui_url(self, stream_type: str, stream: str, start_us: int, end_us: int, sql: str) -> str | None:
         return oo_ui_url(self.ui_base_url, self.org, stream_type, stream, start_us, end_us, sql)

@@ -10,6 +10,7 @@ Consumers (aggregation, pattern mining) use only this module::
         got.table        # pyarrow.Table: rows with start_us <= _timestamp < end_us (int64 µs)
         got.object_keys  # bucket keys (or file ids) actually read: store them in oo_locator
         got.records      # == got.table.num_rows
+        got.files        # bucket sources: (key, rows inside the window) of every file considered
         src.ui_url("metrics", stream, window.start_us, window.end_us, sql)  # OO UI link or None
 
 Source blocks (``tenants[].source`` in the YAML; credentials are never in YAML):
@@ -123,6 +124,9 @@ class StreamRead:
     table: pa.Table  # rows with start_us <= _timestamp < end_us, columns normalised
     object_keys: tuple[str, ...]  # keys / file ids read (for oo_locator)
     records: int
+    # Bucket sources: every file considered (read or pruned) and its rows inside the window, so a
+    # later check can tell new files (late data) from files already counted (engine.late_data).
+    files: tuple[tuple[str, int], ...] = ()
 
 
 class OOSource(Protocol):

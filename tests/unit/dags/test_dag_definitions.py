@@ -10,7 +10,8 @@ import pytest
 from airflow_obs_provider.engine.window import floor_time
 
 REPO = Path(__file__).resolve().parents[3]
-DAG_IDS = {"obs_oo_agg", "obs_age_refresh", "obs_topo_iac", "obs_topo_ansible", "obs_backfill"}
+DAG_IDS = {"obs_oo_agg", "obs_age_refresh", "obs_topo_iac", "obs_topo_ansible", "obs_backfill", "obs_reconcile"}
+UNSCHEDULED_CATCHUP = {"obs_backfill", "obs_reconcile"}  # triggered, or a pass that looks back by itself
 WIDTH = {"obs_oo_agg": timedelta(minutes=1), "obs_age_refresh": timedelta(minutes=5),
          "obs_topo_iac": timedelta(minutes=15), "obs_topo_ansible": timedelta(hours=1)}
 
@@ -45,7 +46,7 @@ def test_every_dag_imports_without_errors(dagbag: object) -> None:
 def test_dags_set_catchup_tags_docs_owner_and_retries_explicitly(dagbag: object) -> None:
     for dag_id in DAG_IDS:
         dag = dagbag.get_dag(dag_id)  # type: ignore[attr-defined]
-        assert dag.catchup is (dag_id != "obs_backfill")
+        assert dag.catchup is (dag_id not in UNSCHEDULED_CATCHUP)
         assert "obs-etl" in dag.tags and dag.doc_md
         for t in dag.tasks:
             assert t.owner == "obs-etl"
@@ -106,6 +107,14 @@ def test_backfill_dag_has_no_schedule_and_a_conf_form(dagbag: object) -> None:
     assert type(dag.timetable).__name__ == "NullTimetable"  # triggered only (UI or REST)
     assert set(dag.params.keys()) == {"job", "tenant", "from", "to", "reprocess"}
     assert dag.get_task("run_window").partial_kwargs["mode"] == "reschedule"  # waits hold no worker
+
+
+def test_reconcile_dag_runs_every_15_minutes_one_map_index_per_tenant(dagbag: object) -> None:
+    dag = dagbag.get_dag("obs_reconcile")  # type: ignore[attr-defined]
+    assert dag.timetable._delta == timedelta(minutes=15)
+    assert dag.max_active_runs == 1
+    assert {t.task_id for t in dag.tasks} == {"select_tenants", "reconcile", "done"}
+    assert dag.get_task("reconcile").upstream_task_ids == {"select_tenants"}
 
 
 def test_dags_parse_without_any_configuration(airflow_home: Path, tmp_path: Path,
