@@ -170,7 +170,7 @@ def test_obs_reconcile_reruns_a_window_that_gained_late_records_and_counts_them(
            "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port)}
     script = ("import sys\n"
               "from airflow.dag_processing.dagbag import DagBag\n"
-              "bag = DagBag(dag_folder=sys.argv[1], include_examples=False)\n"
+              "bag = DagBag(dag_folder=sys.argv[1])\n"
               "assert not bag.import_errors, bag.import_errors\n"
               "print('run state', bag.get_dag('obs_reconcile').test().state)")
     try:
