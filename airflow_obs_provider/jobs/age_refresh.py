@@ -21,7 +21,7 @@ from airflow_obs_provider.engine.age_graph import (
 )
 from airflow_obs_provider.engine.config import load_config
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, run_window
-from airflow_obs_provider.engine.window import parse_duration, parse_time
+from airflow_obs_provider.engine.window import parse_duration, parse_time, require_not_future
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ def run(
     """Refresh ``tenant``'s active call graph for window end ``at`` (T)."""
     if not tenant or not tenant.strip():
         raise ValueError("tenant code is empty: pass the dim_tenant code (e.g. --tenant default)")
+    require_not_future(at, "age-refresh window end T (--at / data_interval_end)")
     window = active_window_ending(parse_time(at), active_window)
     result = run_window(JOB, tenant, window, refresh_active_graph, pg_url=pg_url, run_info=run_info)
     missing = result.details.get("age_unavailable")
