@@ -148,6 +148,13 @@ def previous_records(cur: Any, key: dict[str, Any]) -> dict[str, int] | None:
     return {"total": int(rows_in)} if rows_in is not None else None
 
 
+def _kept_records(cur: Any, key: dict[str, Any]) -> Any:
+    cur.execute("SELECT details->'last_success_records' FROM etl_job_run WHERE job = %(job)s AND "
+                "tenant_id = %(tenant_id)s AND window_from = %(from)s AND window_to = %(to)s", key)
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
 def shrunk_parts(previous: dict[str, int], current: dict[str, int]) -> list[tuple[str, int, int]]:
     """(part, before, now) for every part that had records and now has fewer than SHRINK_FRACTION of them."""
     if set(previous) == {"total"} and "total" not in current:
@@ -222,6 +229,10 @@ def run_window(
                 details = {**tx.details, **({"skipped_reason": tx.skipped_reason} if tx.skipped_reason else {})}
                 if guarded:
                     details["last_success_records"] = tx.record_parts
+                else:  # a skip (e.g. circuit open) must not make the guard forget the last success
+                    kept = _kept_records(cur, key)
+                    if kept is not None:
+                        details["last_success_records"] = kept
                 if attempt > 1:
                     details["transient_retries"] = attempt - 1
                 cur.execute(_FINISH, {**key, "status": status, "rows_in": tx.rows_in, "rows_out": tx.rows_out,

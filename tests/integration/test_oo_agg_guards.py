@@ -19,11 +19,11 @@ from airflow_obs_provider.cli import main
 from airflow_obs_provider.engine.config import ConfigError, load_config
 from airflow_obs_provider.engine.db import DatabaseError
 from airflow_obs_provider.engine.gen.oo_data import generate
-from airflow_obs_provider.engine.ledger import ShrinkRefused
+from airflow_obs_provider.engine.ledger import ShrinkRefused, run_window
 from airflow_obs_provider.engine.oo.source import OOReadError, SourceConfigError
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import Window, floor_time, parse_time
-from airflow_obs_provider.jobs.oo_agg import WindowNotEligible, run
+from airflow_obs_provider.jobs.oo_agg import JOB, WindowNotEligible, run
 from tests.support.databases import create_database, drop_database
 from tests.support.oo_agg_db import dump_tables, ledger, write_config
 
@@ -152,7 +152,11 @@ def test_a_source_that_lost_its_data_never_replaces_the_windows_rows(local_data:
     assert dump_tables(pg_url) == before
     status, error = _status(pg_url, tenant, BUCKET_WINDOW)
     assert status == "failed" and "ShrinkRefused" in (error or "")
-    # a second refused rerun still compares against the last success, not against the failure
+    # a second refused rerun still compares against the last success, not against the failure,
+    # and so does one after the window was recorded as skipped (e.g. while its circuit was open)
+    with pytest.raises(ShrinkRefused):
+        run(load_config(cfg_path), tenant, BUCKET_WINDOW, pg_url=pg_url)
+    run_window(JOB, tenant, BUCKET_WINDOW, lambda tx: tx.skip("circuit open"), pg_url=pg_url)
     with pytest.raises(ShrinkRefused):
         run(load_config(cfg_path), tenant, BUCKET_WINDOW, pg_url=pg_url)
     for path, data in removed.items():
