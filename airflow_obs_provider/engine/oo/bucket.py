@@ -118,7 +118,7 @@ class BucketSource:
             f"cannot read {key}: {cause}"))
 
     # -- selection -----------------------------------------------------------------------------
-    def check_root(self) -> None:
+    def check_root(self, stream_type: str = "*") -> None:
         """The root must hold ``files/{org}/``: a wrong path, prefix or org is an error, never an empty
         window (which would replace a window's aggregates with nothing). Checked once per source."""
         if self._root_checked:
@@ -126,7 +126,7 @@ class BucketSource:
         try:
             orgs = self.storage.list_dirs("files")
         except OSError as exc:
-            raise self._error("*", "*", "files/", exc) from None
+            raise self._error(stream_type, "*", "files/", exc) from None
         if not orgs:
             raise OOReadError(self._clean(
                 f"{self.kind} source {self.storage.display} holds no files/ folder: it is not the root of "
@@ -139,7 +139,7 @@ class BucketSource:
 
     def streams(self, stream_type: str) -> list[str]:
         check_stream_type(stream_type)
-        self.check_root()
+        self.check_root(stream_type)
         prefix = f"files/{self.org}/{stream_type}"
         try:
             return self.storage.list_dirs(prefix)
