@@ -34,6 +34,13 @@ HANDLERS: dict[str, str] = {
 }
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _pg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pg-url", default=None, help="Postgres URL (default: the PG_URL environment variable)")
 
@@ -70,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         if job == "oo-agg":
             p.add_argument("--from", dest="start", required=True)
             p.add_argument("--to", dest="end", required=True)
+            # the same cap as obs_backfill (orchestration.backfill.MAX_WINDOWS), literal to keep --help instant
+            p.add_argument("--max-windows", type=_positive_int, default=1024, metavar="N",
+                           help="refuse a range of more than N windows (default 1024, as obs_backfill)")
+            p.add_argument("--allow-shrink", action="store_true",
+                           help="rewrite windows even when the source now yields sharply fewer records than "
+                                "their last successful run (raw data deleted on purpose); default: refuse")
         else:
             p.add_argument("--at", required=True, help="observation time (the window end)")
         _pg(p)
@@ -97,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check windows ending within this long before now (default: jobs.oo-agg.late_horizon, 5h)")
     _pg(p)
 
-    p = sub.add_parser("status", help="per job and tenant: latest window, lag, recent failures, late-data reruns")
+    p = sub.add_parser("status", help="per job and tenant: latest window, lag, recent failures, late-data reruns; "
+                       "exit 2 when a window failed in the last 24 h, a circuit is open, or failures came with no "
+                       "success")
     _pg(p)
 
     p = sub.add_parser("demo", help="the one-command demo: data, schema, DAG runs, summary")

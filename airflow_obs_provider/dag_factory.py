@@ -321,7 +321,8 @@ def _run_planned(planned: Mapping[str, Any], cfg: EtlConfig, settings: ScheduleS
 
             secrets = source_secrets(aws_conn_id=settings.aws_conn_id, oo_conn_id=settings.oo_conn_id,
                                      file_list_conn_id=settings.file_list_conn_id)
-            result = oo_agg.run(cfg, item.tenant, window, pg_url=pg_url, secrets=secrets, run_info=info)
+            result = oo_agg.run(cfg, item.tenant, window, pg_url=pg_url, secrets=secrets, run_info=info,
+                                allow_shrink=item.allow_shrink)
         elif item.job == "age-refresh":
             from airflow_obs_provider.jobs import age_refresh
             from airflow_obs_provider.orchestration.backfill import active_window_length
@@ -359,13 +360,15 @@ def build_backfill_dag(dags_dir: Path | None = None) -> DAG:
                           description="range start (inclusive, floored to the job's window)"),
             "to": Param("2026-01-01T01:00:00+00:00", type="string", format="date-time",
                         description="range end (exclusive, floored to the job's window)"),
-            "reprocess": Param(False, type="boolean", description="rerun windows the ledger marks successful"),
+            "reprocess": Param(False, type=["boolean", "string"], enum=[False, True, "force"],
+                               description="true: rerun windows the ledger marks successful; \"force\": also "
+                                           "rewrite oo-agg windows whose source now yields sharply fewer records"),
         },
         on_failure_callback=partial(dag_failure_callback, callback_path=None),
     ) as dag:
 
         @task(task_id="plan_windows", retries=0)
-        def plan_windows(**context: Any) -> list[dict[str, str]]:
+        def plan_windows(**context: Any) -> list[dict[str, Any]]:
             """Validate the conf and list the windows still to run (a bad conf fails at once, no retries)."""
             from airflow_obs_provider.orchestration.backfill import (
                 BackfillRequestError,
@@ -397,7 +400,7 @@ def build_backfill_dag(dags_dir: Path | None = None) -> DAG:
         @task.sensor(task_id="run_window", mode="reschedule", poke_interval=POKE_SECONDS,
                      timeout=(BACKFILL_FUTURE_LIMIT + timedelta(hours=1)).total_seconds(),
                      map_index_template="{{ task.op_kwargs['item']['start'] }}")
-        def run_window(item: dict[str, str], **context: Any) -> PokeReturnValue:
+        def run_window(item: dict[str, Any], **context: Any) -> PokeReturnValue:
             """Wait (rescheduled, no worker held) until the window is eligible, then run it exactly once."""
             from airflow_obs_provider.engine.window import parse_time
 
@@ -526,7 +529,8 @@ Trigger with conf `{"job": "oo-agg", "tenant": "demo", "from": "2026-01-01T00:00
 `POST /api/v2/dags/obs_backfill/dagRuns` with `logical_date: null` and that `conf`).
 
 The range is split into the job's aligned windows (at most 1024 per run). Windows the ledger already
-records as successful are left out unless `reprocess` is true; windows not yet eligible
+records as successful are left out unless `reprocess` is true (`"force"`: also rewrite oo-agg windows
+whose source now yields sharply fewer records than their last success); windows not yet eligible
 (`end + delay` in the future) wait in reschedule mode. A bad conf fails `plan_windows` with a message
 naming the field.
 """

@@ -24,7 +24,7 @@ from typing import Any
 from airflow_obs_provider.engine.bootstrap import GRAPH_NAME, age_graph_ready
 from airflow_obs_provider.engine.db import has_extension, sql_text
 from airflow_obs_provider.engine.ledger import WindowTx
-from airflow_obs_provider.engine.window import Window, WindowError, floor_time
+from airflow_obs_provider.engine.window import Window, WindowError, floor_time, future_horizon
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,11 @@ def refresh_active_graph(tx: WindowTx) -> None:
     cur.execute(q["applied_at"], params)
     row = cur.fetchone()
     applied_at: datetime | None = row[0] if row else None
+    if applied_at is not None and applied_at > future_horizon():
+        # written by a version that accepted any --at: no refresh can have happened there, and
+        # honouring it would block every real refresh until that date
+        tx.details["ignored_future_applied_at"] = applied_at.isoformat()
+        applied_at = None
     tx.details.update({"graph_mode": "age" if with_age else "relational", "active_from": window.start.isoformat(),
                        "active_to": window.end.isoformat(), "covered_seconds": params["covered_seconds"],
                        "previously_applied_at": applied_at.isoformat() if applied_at else None})

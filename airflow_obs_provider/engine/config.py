@@ -33,6 +33,17 @@ _JOB_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# The grain a job's windows must be whole multiples of: its tables' bucket width. A 90-second
+# oo-agg window would split metric_1m minutes between two windows, each replacing the minute
+# with half of its points; an age-refresh between 5-minute buckets would count partial buckets.
+JOB_GRAIN: dict[str, timedelta] = {
+    "oo-agg": timedelta(minutes=1),
+    "age-refresh": timedelta(minutes=5),
+    "topo-iac": timedelta(seconds=1),
+    "topo-ansible": timedelta(seconds=1),
+}
+
+
 class ConfigError(ValueError):
     """The configuration is missing a key or holds a bad value; the message names it."""
 
@@ -59,6 +70,9 @@ class TenantConfig:
     patterns: Mapping[str, Any] = field(default_factory=dict)
     urn_mapping: Mapping[str, Any] = field(default_factory=dict)
     enabled: bool = True
+    # let oo-agg windows be rewritten from sharply fewer records than their last success (raw data
+    # deleted on purpose); off by default, and meant to be switched off again afterwards
+    allow_shrink: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +114,7 @@ def _job(name: str, raw: Mapping[str, Any], tenant_lookbacks: Mapping[str, Any])
     merged = {**_JOB_DEFAULTS.get(name, _JOB_DEFAULTS["oo-agg"]), **lookback, **(raw or {})}
     known = {"interval", "align", "delay", "initial_lookback", "max_active_runs", "failure_threshold", "concurrency"}
     try:
-        return JobConfig(
+        job = JobConfig(
             name=name,
             interval=parse_duration(merged["interval"]),
             align=parse_duration(merged["align"]),
@@ -112,6 +126,30 @@ def _job(name: str, raw: Mapping[str, Any], tenant_lookbacks: Mapping[str, Any])
         )
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"jobs.{name}: {exc}") from exc
+    _check_widths(job)
+    return job
+
+
+def _check_widths(job: JobConfig) -> None:
+    """Window widths must be positive whole multiples of the job's table grain (see JOB_GRAIN)."""
+    grain = JOB_GRAIN.get(job.name, timedelta(seconds=1))
+    for key in ("interval", "align"):
+        value: timedelta = getattr(job, key)
+        if value <= timedelta(0) or value % grain:
+            raise ConfigError(f"jobs.{job.name}.{key} {value} does not fit the job's tables: it must be a positive "
+                              f"whole multiple of {grain} (e.g. {grain}, {grain * 5})")
+    if job.interval % job.align:
+        raise ConfigError(f"jobs.{job.name}.interval {job.interval} must be a whole multiple of "
+                          f"jobs.{job.name}.align {job.align} (windows of one job must share their boundaries)")
+    for key in ("delay", "initial_lookback"):
+        if getattr(job, key) < timedelta(0):
+            raise ConfigError(f"jobs.{job.name}.{key} must not be negative")
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false (got {value!r})")
+    return value
 
 
 def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> EtlConfig:
@@ -143,6 +181,7 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> EtlCon
                 patterns=dict(t.get("patterns") or {}),
                 urn_mapping=dict(t.get("urn_mapping") or {}),
                 enabled=bool(t.get("enabled", True)),
+                allow_shrink=_flag(t.get("allow_shrink", False), f"tenants[{i}].allow_shrink"),
             )
         )
     jobs_raw = raw.get("jobs") or {}

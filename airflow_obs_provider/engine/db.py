@@ -92,6 +92,19 @@ def sql_text(name: str) -> str:
     return (sql_dir() / name).read_text()
 
 
+# Tables every job touches before its own: without them the database was never bootstrapped.
+_CORE_TABLES = ("dim_tenant", "etl_job_run")
+
+
+def require_schema(cur: Any) -> None:
+    """Fail with "run obs-etl bootstrap" (not a raw ``relation ... does not exist``) on a bare database."""
+    cur.execute("SELECT t FROM unnest(%s::text[]) t WHERE to_regclass(t) IS NULL", (list(_CORE_TABLES),))
+    missing = [r[0] for r in cur.fetchall()]
+    if missing:
+        raise DatabaseError(f"table(s) {', '.join(missing)} missing in database {cur.connection.info.dbname}: "
+                            "this database was never bootstrapped; run obs-etl bootstrap --pg-url URL first")
+
+
 DEFAULT_TENANT = "default"
 
 

@@ -10,6 +10,11 @@ from datetime import UTC, datetime, timedelta
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# How far ahead of this machine's clock a window end or observation time may lie (clocks of the
+# scheduler, the workers and Postgres differ a little). Anything later is refused, and ledger or
+# state rows later than now + this (written by older versions that accepted any time) never
+# block normal runs.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class WindowError(ValueError):
@@ -51,6 +56,20 @@ def parse_time(text: str | datetime) -> datetime:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
+
+
+def future_horizon(now: datetime | None = None) -> datetime:
+    """The latest time a run may name: now plus :data:`MAX_CLOCK_SKEW`."""
+    return (parse_time(now) if now is not None else datetime.now(UTC)) + MAX_CLOCK_SKEW
+
+
+def require_not_future(at: datetime, what: str, now: datetime | None = None) -> None:
+    """Refuse a time beyond now + clock skew: recorded, it would make every later run look older."""
+    horizon = future_horizon(now)
+    if parse_time(at) > horizon:
+        raise WindowError(f"{what} {parse_time(at).isoformat()} is in the future (later than now + "
+                          f"{MAX_CLOCK_SKEW} clock skew, {horizon.isoformat(timespec='seconds')}): "
+                          "observations and refreshes name a time that has passed")
 
 
 def floor_time(ts: datetime, align: timedelta) -> datetime:

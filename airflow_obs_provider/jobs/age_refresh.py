@@ -22,7 +22,7 @@ from airflow_obs_provider.engine.age_graph import (
 )
 from airflow_obs_provider.engine.config import load_config
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, run_window
-from airflow_obs_provider.engine.window import parse_duration, parse_time
+from airflow_obs_provider.engine.window import parse_duration, parse_time, require_not_future
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def run(
     """
     if not tenant or not tenant.strip():
         raise ValueError("tenant code is empty: pass the dim_tenant code (e.g. --tenant default)")
+    require_not_future(at, "age-refresh window end T (--at / data_interval_end)")
     window = active_window_ending(parse_time(at), active_window)
     result = run_window(JOB, tenant, window, refresh_active_graph, pg_url=pg_url, run_info=run_info,
                         configured_tenants=configured_tenants)

@@ -20,6 +20,16 @@ Options (``jobs.oo-agg`` in the YAML): ``counter_lookback`` (default ``5m``), ``
 
 Bucket sources also record in the ledger (``source_digest``) which files each stream's read
 considered and their rows in range, for :mod:`..engine.late_data`.
+
+Guards (nothing is written when one trips; the message names the window and what to do):
+
+- a window is run only once eligible (``end + delay <= now``): earlier, the bucket is incomplete;
+- the records read per stream go to the ledger's shrink guard (:mod:`..engine.ledger`): a rerun
+  that reads sharply fewer records than the window's last success fails instead of replacing the
+  window's rows with less, unless ``allow_shrink`` (CLI ``--allow-shrink``; tenant ``allow_shrink``);
+- the tenant's whole configuration (source, URN mapping, pattern miner options) is checked
+  before the first window; the columns an explicit ``urn_mapping`` names must exist in the
+  streams the window read (:func:`check_mapping_columns`).
 """
 
 from __future__ import annotations
@@ -28,10 +38,11 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
+from typing import Any
 
 import pyarrow as pa
 
@@ -54,7 +65,8 @@ from airflow_obs_provider.engine.db import redact_url
 from airflow_obs_provider.engine.late_data import DigestBuilder
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, WindowTx, run_window
 from airflow_obs_provider.engine.oo.source import OOSource, SourceSecrets, open_source
-from airflow_obs_provider.engine.window import Window, parse_duration, parse_time, split_range
+from airflow_obs_provider.engine.patterns.config import MinerConfig
+from airflow_obs_provider.engine.window import Window, WindowError, parse_duration, parse_time, split_range
 from airflow_obs_provider.engine.writer import (
     METRIC_1M,
     SERVICE_CALL_5M,
@@ -69,6 +81,57 @@ BUCKET_KINDS = ("local", "s3")  # sources whose files a digest can name (the API
 # OpenObserve's ZO_INGEST_ALLOWED_UPTO default: records older than this are refused at ingest.
 DEFAULT_LATE_HORIZON = "5h"
 log = logging.getLogger(__name__)
+
+
+class WindowNotEligible(WindowError):
+    """The window ends too recently: OpenObserve may not have all of its data yet."""
+
+
+def require_eligible(window: Window, job: JobConfig, now: datetime | None = None) -> None:
+    """Refuse a window before ``end + delay``: reading it early would record a partial window as done."""
+    moment = now or datetime.now(UTC)
+    if not window.is_eligible(moment, job.delay, job.align):
+        raise WindowNotEligible(
+            f"{job.name} window {window} is not eligible before {window.eligible_at(job.delay).isoformat()} "
+            f"(its end plus jobs.{job.name}.delay {job.delay}; now is {moment.isoformat(timespec='seconds')}): "
+            "OpenObserve may not hold all of its data yet; run it later")
+
+
+def check_mapping_columns(configured: Mapping[str, Any], mapping: UrnMapping,
+                          reads: Sequence[tuple[str, Collection[str], int]], *, with_logs: bool) -> None:
+    """An explicitly configured URN rule or service column must name columns that exist.
+
+    ``reads`` are (stream type, column names, records) of the streams this window read (only
+    streams with records count). A window that closes a bucket reads metrics, traces and logs:
+    then every column an explicit rule names must exist in some metric or log stream, and an
+    explicit ``service_column`` in some trace stream. A metrics-only minute fails when no rule
+    can apply to any metric stream (every record would go to the fallback URN). Without this a
+    misspelt column silently merges resources.
+    """
+    seen: dict[str, list[set[str]]] = {}
+    for stream_type, columns, records in reads:
+        if records:
+            seen.setdefault(stream_type, []).append(set(columns))
+    if "resources" in configured:
+        resource_streams = seen.get("metrics", []) + (seen.get("logs", []) if with_logs else [])
+        if with_logs and resource_streams:
+            have = set().union(*resource_streams)
+            for i, rule in enumerate(mapping.rules):
+                missing = [c for c in rule.columns if c not in have]
+                if missing:
+                    raise ConfigError(
+                        f"urn_mapping.resources[{i}] ({rule.template}) names column(s) {missing} that no "
+                        "metric or log stream of this window has: check the spelling (OpenObserve flattens "
+                        "attribute names to lower case with '_')")
+        elif resource_streams and not any(set(rule.columns) <= cols for rule in mapping.rules
+                                          for cols in resource_streams):
+            raise ConfigError(
+                "no urn_mapping.resources rule can apply to any metric stream of this window: each names a "
+                f"column the streams lack ({', '.join(r.template for r in mapping.rules)}); check the spelling")
+    if "service_column" in configured and seen.get("traces") and not any(
+            mapping.service_column in cols for cols in seen["traces"]):
+        raise ConfigError(f"urn_mapping.service_column {mapping.service_column!r} is not a column of any trace "
+                          "stream of this window")
 
 
 @dataclass(frozen=True)
@@ -137,6 +200,10 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
     window.require_aligned(job.align)
     opts = AggOptions.from_job(job)
     mapping = UrnMapping.from_config(tcfg.urn_mapping)
+    try:  # the miner's options are checked here, not only at the first bucket-closing window
+        miner_config = MinerConfig.from_overrides(tcfg.patterns)
+    except ValueError as exc:
+        raise ConfigError(f"tenants[{tenant}].{exc}") from None
     source = open_source(tcfg.source, base_dir=cfg.base_dir, secrets=secrets or SourceSecrets.from_env())
 
     def body(tx: WindowTx) -> None:
@@ -160,6 +227,9 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
             ranges += [("traces", *trace_range), ("logs", *buckets)]
         stages["read"] = time.perf_counter() - t
 
+        # only column names are kept for the URN mapping check: the tables themselves go early
+        seen = [("metrics", tb.column_names, tb.num_rows) for _, tb in metric_streams]
+        seen += [("traces", tb.column_names, tb.num_rows) for _, tb in trace_streams]
         t = time.perf_counter()
         con = connect_duckdb(opts.duckdb_threads)
         try:
@@ -177,6 +247,8 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
             log_streams = (_read_all(source, "logs", *buckets, locators, _log_patterns().input_columns(mapping),
                                      digest=digest) if buckets else [])
             stages["read_logs"] = time.perf_counter() - t
+            seen += [("logs", tb.column_names, tb.num_rows) for _, tb in log_streams]
+            check_mapping_columns(tcfg.urn_mapping, mapping, seen, with_logs=bool(buckets))
 
             t = time.perf_counter()
             renamed = adopt_renamed_resources(tx.cur, tx.tenant_id, calls.renames) if calls else 0
@@ -191,13 +263,15 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
             if buckets:
                 t = time.perf_counter()
                 pattern_rows = _log_patterns().write_window_patterns(tx, log_streams, *buckets, mapping=mapping,
-                                                                     config=tcfg.patterns, con=con)
+                                                                     config=miner_config, con=con)
                 stages["patterns"] = time.perf_counter() - t
         finally:
             con.close()
 
         tx.rows_in = sum(loc.record_count for loc in locators)
         tx.source_digest = digest.as_json() if digest is not None else None
+        # per stream, for the ledger's shrink guard (a stream that lost its data must not empty its rows)
+        tx.record_parts = {f"{loc.stream_type}/{loc.stream}": loc.record_count for loc in locators}
         tx.rows_out = written + call_rows + pattern_rows + len(resources)
         tx.details.update({
             "stages_s": {k: round(v, 6) for k, v in stages.items()},
@@ -210,11 +284,16 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
 
 
 def run(cfg: EtlConfig, tenant: str, window: Window, *, pg_url: str | None = None,
-        secrets: SourceSecrets | None = None, run_info: RunInfo | None = None) -> WindowResult:
-    """Run ``oo-agg`` for one tenant and window, exactly once (see the module doc)."""
+        secrets: SourceSecrets | None = None, run_info: RunInfo | None = None,
+        allow_shrink: bool = False) -> WindowResult:
+    """Run ``oo-agg`` for one tenant and window, exactly once (see the module doc).
+
+    ``allow_shrink`` (or the tenant's ``allow_shrink: true``) lets the window's rows be replaced
+    from sharply fewer records than its last successful run read (raw data deleted on purpose)."""
+    require_eligible(window, cfg.job(JOB))
     body = window_body(cfg, tenant, window, secrets=secrets)
     return run_window(JOB, tenant, window, body, pg_url=pg_url, run_info=run_info,
-                      configured_tenants=cfg.tenant_codes)
+                      configured_tenants=cfg.tenant_codes, allow_shrink=allow_shrink or cfg.tenant(tenant).allow_shrink)
 
 
 def cli_run(args: argparse.Namespace) -> int:
@@ -222,15 +301,28 @@ def cli_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     job = cfg.job(JOB)
     start, end = parse_time(args.start), parse_time(args.end)
+    max_windows = args.max_windows
+    count = _window_count(start, end, job)
+    if count > max_windows:
+        print(f"[{start.isoformat()}, {end.isoformat()}) holds {count} windows of {job.align}, more than "
+              f"--max-windows {max_windows}: split the range, or raise --max-windows on purpose", file=sys.stderr)
+        return 1
     windows = list(split_range(start, end, job.align))
     if not windows:
         print(f"no {job.align}-aligned window in [{start.isoformat()}, {end.isoformat()})", file=sys.stderr)
+        return 1
+    # everything that can be checked without data is checked before the first window runs
+    window_body(cfg, args.tenant, windows[0])
+    try:
+        require_eligible(windows[-1], job)
+    except WindowNotEligible as exc:
+        print(f"obs-etl: error: {exc} (nothing was run)", file=sys.stderr)
         return 1
     total_in = total_out = 0
     t0 = time.perf_counter()
     for i, window in enumerate(windows, 1):
         try:
-            result = run(cfg, args.tenant, window, pg_url=args.pg_url)
+            result = run(cfg, args.tenant, window, pg_url=args.pg_url, allow_shrink=args.allow_shrink)
         except Exception as exc:
             print(f"[{i}/{len(windows)}] {window} failed: {redact_url(str(exc))}", file=sys.stderr)
             return 1
@@ -241,3 +333,12 @@ def cli_run(args: argparse.Namespace) -> int:
     print(f"oo-agg {args.tenant}: {len(windows)} windows, {total_in} records read, {total_out} rows written "
           f"in {time.perf_counter() - t0:.1f}s")
     return 0
+
+
+def _window_count(start: datetime, end: datetime, job: JobConfig) -> int:
+    """How many aligned windows ``[start, end)`` holds, without listing them (a decade is 5M minutes)."""
+    from airflow_obs_provider.engine.window import floor_time
+
+    step = job.align
+    first, last = floor_time(start, step), floor_time(end, step)
+    return max(0, int((last - first) / step))

@@ -6,6 +6,13 @@ window, since a window runs once ``end + delay`` has passed), and the failed or
 skipped windows of the last 24 hours with their errors and reasons, and the windows rerun in the
 last 24 hours because their source gained late records (``obs-etl reconcile``). The expected
 lag comes from the configuration in ``OBS_ETL_CONFIG`` when set, else the defaults.
+Windows ending beyond now + clock skew (written by versions that accepted any time) are
+not "latest": they are listed as ignored.
+
+Exit codes (for cron checks): 0 when nothing needs attention (also while merely BEHIND
+without failures), 2 when any job and tenant has a failed window ending in the last 24
+hours, an open circuit breaker, or failures and no successful window at all; 1 when the
+status cannot be read (no database, not bootstrapped).
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from airflow_obs_provider.engine.db import connect, redact_url
+from airflow_obs_provider.engine.db import connect, redact_url, require_schema
+from airflow_obs_provider.engine.window import future_horizon
 from airflow_obs_provider.orchestration.schedule import schedule_settings
 
 RECENT = timedelta(hours=24)
@@ -54,33 +62,45 @@ class JobTenantStatus:
     failed_24h: int = 0
     skipped_24h: int = 0
     running: int = 0
+    failed_total: int = 0
+    future: int = 0  # windows ending beyond now + clock skew: ignored
     circuit_open_since: datetime | None = None
     failures: list[Problem] = field(default_factory=list)
     skip_reasons: Counter[str] = field(default_factory=Counter)
     late_reruns: list[LateRerun] = field(default_factory=list)
 
     @property
+    def needs_attention(self) -> bool:
+        """Recent failures, an open circuit, or failures without any success: ``status`` exits 2."""
+        return bool(self.circuit_open_since is not None or self.failed_24h
+                    or (self.latest_to is None and self.failed_total))
+
+    @property
     def state(self) -> str:
+        parts = []
         if self.circuit_open_since is not None:
-            return "CIRCUIT OPEN"
+            parts.append("CIRCUIT OPEN")
         if self.latest_to is None:
-            return "no success yet"
-        if self.expected_lag is not None and self.lag is not None and self.lag > 2 * self.expected_lag:
-            return "BEHIND"
-        if self.failed_24h:
-            return "failures"
-        return "ok"
+            parts.append("no success yet")
+        elif self.expected_lag is not None and self.lag is not None and self.lag > 2 * self.expected_lag:
+            parts.append("BEHIND")
+        if self.failed_24h or (self.latest_to is None and self.failed_total):
+            parts.append("failures")
+        return ", ".join(parts) or "ok"
 
 
 _SUMMARY = """
 SELECT r.job, t.code,
-       max(r.window_to) FILTER (WHERE r.status = 'success') AS latest_to,
+       max(r.window_to) FILTER (WHERE r.status = 'success' AND r.window_to <= %(horizon)s) AS latest_to,
        (array_agg(r.window_from ORDER BY r.window_to DESC, r.window_from DESC)
-          FILTER (WHERE r.status = 'success'))[1] AS latest_from,
-       count(*) FILTER (WHERE r.status = 'success' AND r.window_to > %(since)s) AS ok_recent,
+          FILTER (WHERE r.status = 'success' AND r.window_to <= %(horizon)s))[1] AS latest_from,
+       count(*) FILTER (WHERE r.status = 'success' AND r.window_to > %(since)s
+                        AND r.window_to <= %(horizon)s) AS ok_recent,
        count(*) FILTER (WHERE r.status = 'failed' AND r.window_to > %(since)s) AS failed_recent,
        count(*) FILTER (WHERE r.status = 'skipped' AND r.window_to > %(since)s) AS skipped_recent,
-       count(*) FILTER (WHERE r.status = 'running') AS running
+       count(*) FILTER (WHERE r.status = 'running') AS running,
+       count(*) FILTER (WHERE r.status = 'failed') AS failed_total,
+       count(*) FILTER (WHERE r.window_to > %(horizon)s) AS future
 FROM etl_job_run r JOIN dim_tenant t ON t.id = r.tenant_id
 GROUP BY r.job, t.code ORDER BY r.job, t.code
 """
@@ -120,16 +140,16 @@ def collect_status(pg_url: str | None = None, *, now: datetime | None = None) ->
     conn = connect(pg_url, autocommit=True, application_name="obs-etl status")
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT to_regclass('etl_job_run') IS NOT NULL")
-            if not cur.fetchone()[0]:
-                raise RuntimeError("no etl_job_run table in this database: run obs-etl bootstrap first")
-            cur.execute(_SUMMARY, {"since": since})
+            require_schema(cur)
+            cur.execute(_SUMMARY, {"since": since, "horizon": future_horizon(moment)})
             rows: dict[tuple[str, str], JobTenantStatus] = {}
-            for job, tenant, latest_to, latest_from, ok, failed, skipped, running in cur.fetchall():
+            for (job, tenant, latest_to, latest_from, ok, failed, skipped, running, failed_total,
+                 future) in cur.fetchall():
                 rows[(job, tenant)] = JobTenantStatus(
                     job=job, tenant=tenant, latest_from=latest_from, latest_to=latest_to,
                     lag=(moment - latest_to) if latest_to else None, expected_lag=expected.get(job),
-                    successes_24h=ok, failed_24h=failed, skipped_24h=skipped, running=running)
+                    successes_24h=ok, failed_24h=failed, skipped_24h=skipped, running=running,
+                    failed_total=failed_total, future=future)
             cur.execute(_PROBLEMS, {"since": since})
             for job, tenant, w_from, w_to, status_text, attempts, text in cur.fetchall():
                 entry = rows.get((job, tenant))
@@ -194,7 +214,8 @@ def format_status(statuses: list[JobTenantStatus], *, now: datetime) -> list[str
     lines = [f"obs-etl status at {now:%Y-%m-%d %H:%M:%S} UTC (failed/skipped: windows ending in the last 24 h)"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
     for s in statuses:
-        if not (s.failures or s.skip_reasons or s.circuit_open_since or s.running or s.late_reruns):
+        if not (s.failures or s.skip_reasons or s.circuit_open_since or s.running or s.future
+                or s.needs_attention or s.late_reruns):
             continue
         lines.append(f"{s.job} / {s.tenant}:")
         if s.circuit_open_since:
@@ -202,6 +223,11 @@ def format_status(statuses: list[JobTenantStatus], *, now: datetime) -> list[str
                          "clear a run's select_tenants task or change the tenant's config to reset it")
         if s.running:
             lines.append(f"  {s.running} window(s) running now (or left 'running' by a killed worker)")
+        if s.future:
+            lines.append(f"  {s.future} window(s) ending in the future (beyond now + clock skew): ignored; "
+                         "written by a run with a wrong time")
+        if s.latest_to is None and s.failed_total and not s.failed_24h:
+            lines.append(f"  {s.failed_total} failed window(s), all older than 24 h, and no success yet")
         for p in s.failures:
             lines.append(f"  failed {_window_text(p.window_from, p.window_to)} after {p.attempts} attempt(s): "
                          f"{redact_url(p.text)}")  # rows written before masking got better
@@ -222,8 +248,9 @@ def format_status(statuses: list[JobTenantStatus], *, now: datetime) -> list[str
 
 
 def cli_status(args: argparse.Namespace) -> int:
-    """``obs-etl status [--pg-url URL]``: exit code 0, or 2 when a circuit is open or a job has failures."""
+    """``obs-etl status [--pg-url URL]``: exit code 0, or 2 when any job and tenant needs attention
+    (see the module doc)."""
     now = datetime.now(UTC)
     statuses = collect_status(getattr(args, "pg_url", None), now=now)
     print("\n".join(format_status(statuses, now=now)))
-    return 2 if any(s.state in ("CIRCUIT OPEN", "failures") for s in statuses) else 0
+    return 2 if any(s.needs_attention for s in statuses) else 0

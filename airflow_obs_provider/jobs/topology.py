@@ -6,7 +6,9 @@ interval. Reading the source and writing the diff both happen inside the
 window's single transaction, so bad input fails the ledger row and leaves every
 table as it was. An ``at`` older than the source's latest applied observation is
 recorded as ``skipped`` (see engine/topology/diff.py); re-running the latest
-``at`` replaces that observation.
+``at`` replaces that observation. An ``at`` beyond now + clock skew is refused; an
+observation closing most of the source's open edges is refused unless the tenant's
+block says ``allow_mass_close: true``.
 """
 
 from __future__ import annotations
@@ -24,9 +26,14 @@ from airflow_obs_provider.engine.config import (
 )
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, WindowTx, run_window
 from airflow_obs_provider.engine.oo.source import SourceSecrets
-from airflow_obs_provider.engine.topology.diff import apply_observation, lock_source, newer_observation
+from airflow_obs_provider.engine.topology.diff import (
+    apply_observation,
+    lock_source,
+    newer_observation,
+    undo_future,
+)
 from airflow_obs_provider.engine.topology.model import Topology
-from airflow_obs_provider.engine.window import Window, parse_time
+from airflow_obs_provider.engine.window import Window, future_horizon, parse_time, require_not_future
 
 
 def job_of(source: str) -> str:
@@ -60,23 +67,36 @@ def run(config: EtlConfig, tenant: str, source: str, at: datetime, *, pg_url: st
     """Observe ``source`` for ``tenant`` at ``at`` and record the differences in ``topo_edge_time``."""
     job = job_of(source)
     tenant_cfg = config.tenant(tenant)
+    require_not_future(at, f"{job} observation time (--at / data_interval_end)")
     window = observation_window(config, source, at)
+    allow_mass_close = _allow_mass_close(tenant_cfg, source)
 
     def body(tx: WindowTx) -> None:
         lock_source(tx.cur, tx.tenant_id, source)
-        newer = newer_observation(tx.cur, tx.tenant_id, source, window.end, job)
+        horizon = future_horizon()
+        repaired = undo_future(tx.cur, tx.tenant_id, source, horizon)
+        newer = newer_observation(tx.cur, tx.tenant_id, source, window.end, job, horizon)
         if newer is not None:
             tx.skip(f"{source} was already observed at {newer.isoformat()}, later than {window.end.isoformat()}; "
                     "an older observation would rewrite history after it")
             return
         topo, reading = read_source(source, tenant_cfg, config, secrets)
-        diff = apply_observation(tx.cur, tx.tenant_id, topo, window.end)
+        diff = apply_observation(tx.cur, tx.tenant_id, topo, window.end, allow_mass_close=allow_mass_close)
         tx.rows_in = len(topo.nodes) + diff.edges
-        tx.rows_out = diff.nodes_written + diff.edges_written
-        tx.details = {"source": source, "at": window.end.isoformat(), **reading, **diff.as_dict()}
+        tx.rows_out = diff.nodes_written + diff.edges_written + repaired
+        tx.details = {"source": source, "at": window.end.isoformat(), **reading, **diff.as_dict(),
+                      **({"future_bounds_undone": repaired} if repaired else {})}
 
     return run_window(job, tenant, window, body, pg_url=pg_url, run_info=run_info,
                       configured_tenants=config.tenant_codes)
+
+
+def _allow_mass_close(tenant: TenantConfig, source: str) -> bool:
+    block = tenant.terraform if source == "terraform" else tenant.ansible
+    value = block.get("allow_mass_close", False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{source}.allow_mass_close must be true or false (got {value!r})")
+    return value
 
 
 def describe(result: WindowResult) -> str:

@@ -31,6 +31,9 @@ class OOToTimescaleOperator(BaseOperator):
         for S3-compatible stores)
     :param oo_conn_id: OpenObserve connection for ``kind: api`` sources (service account)
     :param file_list_conn_id: Postgres connection of OpenObserve's metadata DB (``file_list`` table)
+    :param allow_shrink: rewrite the window even when the source now yields sharply fewer records than
+        the window's last successful run (raw data deleted on purpose); by default such a run fails and
+        leaves the window's rows as they are
     """
 
     template_fields: Sequence[str] = ("tenant", "config_path", "config_variable")
@@ -46,6 +49,7 @@ class OOToTimescaleOperator(BaseOperator):
         aws_conn_id: str | None = None,
         oo_conn_id: str | None = None,
         file_list_conn_id: str | None = None,
+        allow_shrink: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -56,6 +60,7 @@ class OOToTimescaleOperator(BaseOperator):
         self.aws_conn_id = aws_conn_id
         self.oo_conn_id = oo_conn_id
         self.file_list_conn_id = file_list_conn_id
+        self.allow_shrink = allow_shrink
         self._source: dict[str, Any] | None = None  # for lineage, set by execute
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -69,7 +74,7 @@ class OOToTimescaleOperator(BaseOperator):
             secrets = source_secrets(aws_conn_id=self.aws_conn_id, oo_conn_id=self.oo_conn_id,
                                      file_list_conn_id=self.file_list_conn_id)
             result = run(cfg, self.tenant, window, pg_url=pg_url, secrets=secrets,
-                         run_info=run_info_from_context(context))
+                         run_info=run_info_from_context(context), allow_shrink=self.allow_shrink)
         emit_window_stats(JOB, self.tenant, result)
         self.log.info("%s %s %s: %s, %d records read, %d rows written in %.2fs", JOB, self.tenant, window,
                       result.status, result.rows_in, result.rows_out, result.seconds)

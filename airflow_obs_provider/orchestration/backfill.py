@@ -2,7 +2,9 @@
 
 A request ``{job, tenant, from, to, reprocess}`` becomes the job's aligned
 windows covering ``[from, to)`` (``engine.window.split_range``). Windows that
-already succeeded in the ledger are left out unless ``reprocess`` is true;
+already succeeded in the ledger are left out unless ``reprocess`` is true or
+``"force"``; ``"force"`` also lets oo-agg rewrite a window from sharply fewer
+records than its last success (raw data deleted on purpose: the ledger's shrink guard);
 each remaining window carries the time it becomes eligible, so a task can wait
 for it (rescheduling, not holding a worker) instead of reading data early.
 """
@@ -15,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_obs_provider.engine.config import JOB_NAMES, ConfigError, EtlConfig
-from airflow_obs_provider.engine.db import connect
+from airflow_obs_provider.engine.db import connect, require_schema
 from airflow_obs_provider.engine.window import Window, parse_duration, parse_time, split_range
 
 # Airflow refuses to expand a mapped task over more items than [core] max_map_length (1024 by default).
@@ -33,6 +35,7 @@ class BackfillRequest:
     start: datetime
     end: datetime
     reprocess: bool = False
+    allow_shrink: bool = False  # reprocess: "force"
 
 
 @dataclass(frozen=True)
@@ -44,18 +47,20 @@ class PlannedWindow:
     start: str
     end: str
     eligible_at: str
+    allow_shrink: bool = False
 
     @property
     def window(self) -> Window:
         return Window(parse_time(self.start), parse_time(self.end))
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, Any]:
         return {"job": self.job, "tenant": self.tenant, "start": self.start, "end": self.end,
-                "eligible_at": self.eligible_at}
+                "eligible_at": self.eligible_at, "allow_shrink": self.allow_shrink}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> PlannedWindow:
-        return cls(**{k: str(raw[k]) for k in ("job", "tenant", "start", "end", "eligible_at")})
+        return cls(**{k: str(raw[k]) for k in ("job", "tenant", "start", "end", "eligible_at")},
+                   allow_shrink=raw.get("allow_shrink") is True)
 
 
 def _bool(value: Any, name: str) -> bool:
@@ -65,7 +70,7 @@ def _bool(value: Any, name: str) -> bool:
         return value.strip().lower() in ("true", "1", "yes")
     if value is None:
         return False
-    raise BackfillRequestError(f"conf.{name} must be true or false (got {value!r})")
+    raise BackfillRequestError(f'conf.{name} must be true or false, or "force" (got {value!r})')
 
 
 def parse_request(conf: Mapping[str, Any], cfg: EtlConfig) -> BackfillRequest:
@@ -91,7 +96,10 @@ def parse_request(conf: Mapping[str, Any], cfg: EtlConfig) -> BackfillRequest:
     if times["from"] >= times["to"]:
         raise BackfillRequestError(f"conf.from {times['from'].isoformat()} must be before conf.to "
                                    f"{times['to'].isoformat()}")
-    return BackfillRequest(job, tenant, times["from"], times["to"], _bool(conf.get("reprocess"), "reprocess"))
+    reprocess = conf.get("reprocess")
+    force = isinstance(reprocess, str) and reprocess.strip().lower() == "force"
+    return BackfillRequest(job, tenant, times["from"], times["to"], force or _bool(reprocess, "reprocess"),
+                           allow_shrink=force)
 
 
 def plan_windows(request: BackfillRequest, cfg: EtlConfig, *, max_windows: int = MAX_WINDOWS) -> list[PlannedWindow]:
@@ -108,7 +116,7 @@ def plan_windows(request: BackfillRequest, cfg: EtlConfig, *, max_windows: int =
             f"{len(windows)} windows of {job.interval} is too many for one backfill run (at most {max_windows}): "
             "split the range into several runs")
     return [PlannedWindow(request.job, request.tenant, w.start.isoformat(), w.end.isoformat(),
-                          w.eligible_at(job.delay).isoformat()) for w in windows]
+                          w.eligible_at(job.delay).isoformat(), request.allow_shrink) for w in windows]
 
 
 def active_window_length(cfg: EtlConfig) -> timedelta:
@@ -136,6 +144,7 @@ def drop_successful(planned: list[PlannedWindow], cfg: EtlConfig, *,
     conn = connect(pg_url, autocommit=True, application_name="obs-etl backfill plan")
     try:
         with conn.cursor() as cur:
+            require_schema(cur)
             cur.execute(
                 "SELECT r.window_from, r.window_to FROM etl_job_run r JOIN dim_tenant t ON t.id = r.tenant_id "
                 "WHERE r.job = %s AND t.code = %s AND r.status = 'success' "

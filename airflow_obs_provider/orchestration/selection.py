@@ -37,9 +37,9 @@ from airflow_obs_provider.engine.config import (
     JobConfig,
     TenantConfig,
 )
-from airflow_obs_provider.engine.db import connect, ensure_tenant
+from airflow_obs_provider.engine.db import connect, ensure_tenant, require_schema
 from airflow_obs_provider.engine.ledger import RunInfo, run_window
-from airflow_obs_provider.engine.window import Window
+from airflow_obs_provider.engine.window import Window, future_horizon
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,7 @@ def _decide(
     conn = connect(pg_url, application_name=f"obs-etl select {job.name}")
     try:
         with conn.cursor() as cur:
+            require_schema(cur)
             tenant_id = ensure_tenant(cur, tenant.code, tenant.name, configured=(tenant.code,))
             if not _has_success(cur, job.name, tenant_id) and window.end <= now - job.initial_lookback:
                 conn.commit()
@@ -154,8 +155,9 @@ def _decide(
 
 
 def _has_success(cur: Any, job: str, tenant_id: int) -> bool:
-    cur.execute("SELECT 1 FROM etl_job_run WHERE job = %s AND tenant_id = %s AND status = 'success' LIMIT 1",
-                (job, tenant_id))
+    cur.execute("SELECT 1 FROM etl_job_run WHERE job = %s AND tenant_id = %s AND status = 'success' "
+                "AND window_to <= %s LIMIT 1",
+                (job, tenant_id, future_horizon()))
     return cur.fetchone() is not None
 
 
@@ -197,8 +199,8 @@ def _consecutive_failures(cur: Any, job: JobConfig, tenant_id: int, reset_at: da
     """Leading failed windows among the latest finished ones, counting only failures after the reset."""
     cur.execute(
         "SELECT status, error, updated_at FROM etl_job_run WHERE job = %s AND tenant_id = %s "
-        "AND status IN ('success', 'failed') ORDER BY window_to DESC LIMIT %s",
-        (job.name, tenant_id, max(job.failure_threshold, 1)))
+        "AND status IN ('success', 'failed') AND window_to <= %s ORDER BY window_to DESC LIMIT %s",
+        (job.name, tenant_id, future_horizon(), max(job.failure_threshold, 1)))  # future rows: see window.py
     count, last_error = 0, None
     for status, error, updated_at in cur.fetchall():
         if status != "failed" or updated_at <= reset_at:

@@ -213,3 +213,23 @@ def test_duplicate_vertex_made_by_hand_is_merged_away(pg_url: str) -> None:
     run("dupes", T0 + 10 * M, pg_url=pg_url)
     assert graph_vertices(pg_url).count((t, "urn:svc:q")) == 1
     assert only_tenant(graph_edges(pg_url), t) == expected_edges(t, calls, T0 + 10 * M)
+
+
+def test_a_future_window_end_is_refused_and_a_stored_one_never_blocks(pg_url: str) -> None:
+    from airflow_obs_provider.engine.age_graph import JOB, active_window_ending, refresh_active_graph
+    from airflow_obs_provider.engine.ledger import run_window
+    from airflow_obs_provider.engine.window import WindowError
+
+    t = tenant_id(pg_url, "future")
+    calls = [Call(T0, "urn:svc:web", "urn:svc:api", 300, 3, 40.0)]
+    write_calls(pg_url, t, calls)
+    far = datetime(2099, 1, 1, tzinfo=UTC)
+    with pytest.raises(WindowError, match="in the future"):
+        run("future", far, pg_url=pg_url)
+    assert ledger_status(pg_url, t, far) is None
+    # what a version that accepted any --at left behind: an empty graph "applied" at 2099
+    run_window(JOB, "future", active_window_ending(far), refresh_active_graph, pg_url=pg_url)
+    normal = run("future", T0 + 10 * M, pg_url=pg_url)
+    assert normal.status == "success"
+    assert normal.details["ignored_future_applied_at"].startswith("2099-01-01")
+    assert only_tenant(graph_edges(pg_url), t) == expected_edges(t, calls, T0 + 10 * M)

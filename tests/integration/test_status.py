@@ -128,3 +128,49 @@ def test_latest_window_of_equal_ends_is_the_one_starting_last(breaker_url: str) 
     assert status.latest_to == w(10).start  # both windows end 10 minutes ago
     assert status.latest_from == w(15).start
     assert status.successes_24h == 2
+
+
+def _cli_status(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "airflow_obs_provider.cli", "status", "--pg-url", url],
+                          capture_output=True, text=True, env={**os.environ, "OBS_ETL_CONFIG": ""})
+
+
+@pytest.mark.parametrize("scenario", ["only-failed", "behind-with-failures", "old-failures-no-success",
+                                      "behind-only", "future-success"])
+def test_exit_code_says_whether_a_tenant_needs_attention(pg_server_url: str, scenario: str) -> None:
+    """Exit 2 for any recent failure, an open circuit, or failures without a success (issue 12 D16)."""
+    url = create_database(pg_server_url, "t_status_" + scenario.replace("-", "_"))
+    try:
+        bootstrap(url)
+        if scenario == "only-failed":
+            for ago in (30, 20):
+                with pytest.raises(ValueError):
+                    run_window("oo-agg", "acme", w(ago), broken, pg_url=url)
+        elif scenario == "behind-with-failures":
+            run_window("oo-agg", "acme", w(600), lambda tx: None, pg_url=url)  # 10 h behind
+            with pytest.raises(ValueError):
+                run_window("oo-agg", "acme", w(30), broken, pg_url=url)
+        elif scenario == "old-failures-no-success":
+            with pytest.raises(ValueError):
+                run_window("oo-agg", "acme", w(60 * 30), broken, pg_url=url)
+        elif scenario == "behind-only":
+            run_window("oo-agg", "acme", w(600), lambda tx: None, pg_url=url)
+        else:  # a success "in 2099" (an older version accepted any time) must not hide the lag
+            run_window("oo-agg", "acme", w(600), lambda tx: None, pg_url=url)
+            run_window("oo-agg", "acme", Window("2099-01-01T00:00:00Z", "2099-01-01T00:01:00Z"), lambda tx: None,
+                       pg_url=url)
+        out = _cli_status(url)
+        print(out.stdout)
+        (status,) = collect_status(url)
+        if scenario in ("behind-only", "future-success"):
+            assert out.returncode == 0, out.stderr
+            assert status.state == "BEHIND" and status.latest_to == w(600).end
+        else:
+            assert out.returncode == 2, out.stderr
+            assert "failures" in status.state
+        if scenario == "future-success":
+            assert "1 window(s) ending in the future" in out.stdout
+        if scenario == "old-failures-no-success":
+            assert "no success yet" in out.stdout and "all older than 24 h" in out.stdout
+    finally:
+        drop_database(pg_server_url, url)

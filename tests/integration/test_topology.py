@@ -273,12 +273,15 @@ def test_secrets_from_state_and_vars_never_reach_the_database(pg_url: str, tmp_p
     ("json", r"terraform state terraform/app\.tfstate is not valid JSON"),
     ("version", r"terraform state terraform/app\.tfstate has format version 3"),
     ("inventory", r"ansible inventory inventory/hosts\.ini, inventory/edge\.yml cannot be read"),
+    ("no-resources", r"terraform state terraform/app\.tfstate has no 'resources' key"),
+    ("no-instances", r"terraform state terraform/app\.tfstate: \S+ has no 'instances' list"),
+    ("empty-inventory", r"ansible inventory inventory/hosts\.ini, inventory/edge\.yml lists no host"),
 ])
 def test_bad_input_fails_the_ledger_and_leaves_tables_untouched(pg_url: str, tmp_path: Path, breakage: str,
                                                                 message: str) -> None:
     root, tenant = _project(tmp_path)
     cfg = _config(root)
-    source = "ansible" if breakage == "inventory" else "terraform"
+    source = "ansible" if "inventory" in breakage else "terraform"
     job = "topo-ansible" if source == "ansible" else "topo-iac"
     run(cfg, tenant, source, T1, pg_url=pg_url)
     edges, resources = _edges_dump(pg_url, tenant, with_xmin=True), _resources_dump(pg_url, tenant)
@@ -286,6 +289,15 @@ def test_bad_input_fails_the_ledger_and_leaves_tables_untouched(pg_url: str, tmp
         (root / "terraform" / "app.tfstate").write_text('{"version": 4, "resources": [ {"type": ')
     elif breakage == "version":
         (root / "terraform" / "app.tfstate").write_text(json.dumps({"version": 3, "modules": []}))
+    elif breakage == "no-resources":  # issue 12 D12: accepted before, and closed every edge
+        (root / "terraform" / "app.tfstate").write_text(json.dumps({"version": 4}))
+    elif breakage == "no-instances":
+        state = json.loads((root / "terraform" / "app.tfstate").read_text())
+        del next(r for r in state["resources"] if r.get("mode") == "managed")["instances"]
+        (root / "terraform" / "app.tfstate").write_text(json.dumps(state))
+    elif breakage == "empty-inventory":
+        (root / "ansible" / "inventory" / "hosts.ini").write_text("")
+        (root / "ansible" / "inventory" / "edge.yml").write_text("all:\n  hosts: {}\n")
     else:
         (root / "ansible" / "inventory" / "hosts.ini").write_text("[web\nweb1 ansible_host=\n[web:children\n")
     with pytest.raises(TopologySourceError, match=message):
@@ -364,3 +376,84 @@ def test_cli_run_topo_iac_and_topo_ansible(pg_url: str, tmp_path: Path) -> None:
     assert [s for _, s, _ in _ledger(pg_url, tenant, "topo-ansible")] == ["success"]
     sources = {r[4] for r in _edges_dump(pg_url, tenant)}
     assert sources == {"terraform", "ansible"}
+
+
+def _empty_states(root: Path) -> None:
+    for path in (root / "terraform").glob("*.tfstate"):
+        path.write_text(json.dumps({"version": 4, "terraform_version": "1.9.0", "serial": 9, "lineage": "x",
+                                    "outputs": {}, "resources": []}))
+
+
+@pytest.mark.parametrize("source", ["terraform", "ansible"])
+def test_an_observation_closing_most_open_edges_is_refused_unless_allowed(pg_url: str, tmp_path: Path,
+                                                                          source: str) -> None:
+    from airflow_obs_provider.engine.topology.diff import MassCloseRefused
+
+    root, tenant = _project(tmp_path)
+    run(_config(root), tenant, source, T1, pg_url=pg_url)
+    edges, resources = _edges_dump(pg_url, tenant, with_xmin=True), _resources_dump(pg_url, tenant)
+    at_t1 = _as_of(pg_url, tenant, T1)
+    if source == "terraform":  # a wrong workspace or emptied state files: valid, but nearly empty
+        _empty_states(root)
+    else:
+        (root / "ansible" / "inventory" / "hosts.ini").write_text("[web]\nweb9\n")
+        (root / "ansible" / "inventory" / "edge.yml").write_text("all:\n  hosts: {}\n")
+    with pytest.raises(MassCloseRefused, match=r"would close \d+ of the \d+ open .* allow_mass_close: true"):
+        run(_config(root), tenant, source, T2, pg_url=pg_url)
+    assert _edges_dump(pg_url, tenant, with_xmin=True) == edges
+    assert _resources_dump(pg_url, tenant) == resources
+    assert _ledger(pg_url, tenant, "topo-iac" if source == "terraform" else "topo-ansible")[-1][1] == "failed"
+
+    config = json.loads((root / "etl.yaml").read_text())
+    config["tenants"][0][source]["allow_mass_close"] = True
+    (root / "etl.yaml").write_text(json.dumps(config))
+    allowed = run(_config(root), tenant, source, T2, pg_url=pg_url)
+    assert allowed.status == "success" and allowed.details["closed"] > len(edges) // 2
+    assert _as_of(pg_url, tenant, T1) == at_t1  # history is never rewritten
+    assert len(_as_of(pg_url, tenant, T2)) < len(at_t1) // 2
+
+
+def test_a_future_observation_time_is_refused(pg_url: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from airflow_obs_provider.cli import main
+
+    root, tenant = _project(tmp_path)
+    for job in ("topo-iac", "topo-ansible"):
+        assert main(["run", job, "--config", str(root / "etl.yaml"), "--tenant", tenant, "--at",
+                     "2099-01-01T00:00:00Z", "--pg-url", pg_url]) == 1
+        assert "is in the future" in capsys.readouterr().err
+        assert _ledger(pg_url, tenant, job) == []
+    assert main(["run", "age-refresh", "--tenant", tenant, "--at", "2099-01-01T00:00:00Z", "--pg-url", pg_url]) == 1
+    assert "is in the future" in capsys.readouterr().err
+
+
+def test_a_future_observation_stored_by_an_older_version_never_blocks(pg_url: str, tmp_path: Path) -> None:
+    from airflow_obs_provider.engine.ledger import run_window
+    from airflow_obs_provider.engine.topology.diff import apply_observation, lock_source
+    from airflow_obs_provider.engine.window import Window
+    from airflow_obs_provider.jobs.topology import read_source
+
+    root, tenant = _project(tmp_path)
+    original = (root / "terraform" / "app.tfstate").read_text()
+    assert run(_config(root), tenant, "terraform", T1, pg_url=pg_url).status == "success"
+    at_t1 = _as_of(pg_url, tenant, T1)
+    far = datetime(2099, 1, 1, tzinfo=UTC)
+    _edit_state(root, _drop_web_b)
+
+    def old_version(tx: Any) -> None:  # what `topo-iac --at 2099-...` did before the check existed
+        lock_source(tx.cur, tx.tenant_id, "terraform")
+        topo, _ = read_source("terraform", _config(root).tenant(tenant), _config(root))
+        apply_observation(tx.cur, tx.tenant_id, topo, far)
+
+    run_window("topo-iac", tenant, Window(far - timedelta(minutes=15), far), old_version, pg_url=pg_url)
+    (root / "terraform" / "app.tfstate").write_text(original)
+    later = run(_config(root), tenant, "terraform", T2, pg_url=pg_url)
+    assert later.status == "success", later.details.get("skipped_reason")
+    assert later.details["future_bounds_undone"] > 0
+    with psycopg2.connect(pg_url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM topo_edge_time e JOIN dim_tenant t ON t.id = e.tenant_id "
+                    "WHERE t.code = %s AND (lower(e.valid) > now() OR upper(e.valid) > now())", (tenant,))
+        assert cur.fetchone()[0] == 0
+    conn.close()
+    assert _as_of(pg_url, tenant, T2) == at_t1  # the 2099 closures were undone; T1's edges still open
+    assert run(_config(root), tenant, "terraform", T3, pg_url=pg_url).status == "success"

@@ -16,7 +16,12 @@ import requests
 
 from airflow_obs_provider.engine.db import redact_url
 from airflow_obs_provider.engine.oo.layout import stream_sql
-from airflow_obs_provider.engine.oo.schema import SchemaError, normalise, rows_to_table
+from airflow_obs_provider.engine.oo.schema import (
+    SchemaError,
+    check_timestamp_column,
+    normalise,
+    rows_to_table,
+)
 from airflow_obs_provider.engine.oo.source import (
     OOReadError,
     SourceConfigError,
@@ -149,6 +154,7 @@ class ApiSource:
             hits = [{k: v for k, v in h.items() if k == "_timestamp" or k in columns} for h in hits]
         try:
             table = normalise([rows_to_table(hits)] if hits else [], stream_type)
+            check_timestamp_column(table)  # milliseconds would all fall outside the window, silently
         except SchemaError as exc:
             raise OOReadError(f"OpenObserve API {self.shown_url}: {what}: {exc}") from None
         if "_timestamp" in table.column_names and table.num_rows:

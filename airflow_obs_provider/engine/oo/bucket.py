@@ -21,7 +21,12 @@ import pyarrow.parquet as pq
 
 from airflow_obs_provider.engine.oo.file_list import FileListError, select_files
 from airflow_obs_provider.engine.oo.layout import LayoutError, hour_prefix, hours_covering, parse_key
-from airflow_obs_provider.engine.oo.schema import SchemaError, normalise
+from airflow_obs_provider.engine.oo.schema import (
+    SchemaError,
+    check_timestamp_column,
+    normalise,
+    timestamp_unit_problem,
+)
 from airflow_obs_provider.engine.oo.source import (
     OOReadError,
     SourceConfigError,
@@ -74,13 +79,19 @@ def footer_ts(pf: pq.ParquetFile) -> tuple[int | None, int | None]:
 
 
 def _row_groups(pf: pq.ParquetFile, start_us: int, end_us: int) -> list[int]:
-    """Row groups whose ``_timestamp`` statistics meet the window (all when there are none)."""
+    """Row groups whose ``_timestamp`` statistics meet the window (all when there are none).
+
+    Statistics in another unit than microseconds are an error (SchemaError), not a reason to prune:
+    milliseconds would otherwise look like 1970 and every file would be skipped without a word."""
     leaves = pf.metadata.schema.names
     col = leaves.index("_timestamp") if "_timestamp" in leaves else None
     keep = []
     for i in range(pf.metadata.num_row_groups):
         stats = pf.metadata.row_group(i).column(col).statistics if col is not None else None
         if stats is not None and stats.has_min_max:
+            problem = timestamp_unit_problem(int(stats.min), int(stats.max))
+            if problem:
+                raise SchemaError(problem)
             if int(stats.max) < start_us or int(stats.min) >= end_us:
                 continue
         keep.append(i)
@@ -99,6 +110,7 @@ class BucketSource:
         self.ui_base_url = ui_base_url
         self._scrub = scrub
         self._threads = max(1, threads)
+        self._root_checked = False
 
     # -- errors ------------------------------------------------------------------------------
     def _clean(self, text: str) -> str:
@@ -115,8 +127,28 @@ class BucketSource:
             f"cannot read {key}: {cause}"))
 
     # -- selection -----------------------------------------------------------------------------
+    def check_root(self, stream_type: str = "*") -> None:
+        """The root must hold ``files/{org}/``: a wrong path, prefix or org is an error, never an empty
+        window (which would replace a window's aggregates with nothing). Checked once per source."""
+        if self._root_checked:
+            return
+        try:
+            orgs = self.storage.list_dirs("files")
+        except OSError as exc:
+            raise self._error(stream_type, "*", "files/", exc) from None
+        if not orgs:
+            raise OOReadError(self._clean(
+                f"{self.kind} source {self.storage.display} holds no files/ folder: it is not the root of "
+                "OpenObserve's bucket layout (check source.path / bucket / prefix)"))
+        if self.org not in orgs:
+            raise OOReadError(self._clean(
+                f"{self.kind} source {self.storage.display}: organisation {self.org!r} (source.org) does not exist "
+                f"under files/ (found: {', '.join(orgs[:10])}{', ...' if len(orgs) > 10 else ''})"))
+        self._root_checked = True
+
     def streams(self, stream_type: str) -> list[str]:
         check_stream_type(stream_type)
+        self.check_root(stream_type)
         prefix = f"files/{self.org}/{stream_type}"
         try:
             return self.storage.list_dirs(prefix)
@@ -175,20 +207,28 @@ class BucketSource:
         try:
             with self.storage.open(c.key) as fh:
                 pf = pq.ParquetFile(fh, buffer_size=_READ_BUFFER_BYTES)
-                lo, hi = footer_ts(pf)
-                if lo is not None and hi is not None and (hi < start_us or lo >= end_us):
-                    return None
                 if "_timestamp" not in pf.schema_arrow.names:
-                    raise OOReadError(f"{self.storage.display}: stream {stream_type}/{stream}: {c.key} has no "
-                                      "_timestamp column")
+                    raise SchemaError("has no _timestamp column")
+                ts_type = pf.schema_arrow.field("_timestamp").type
+                if not pa.types.is_integer(ts_type):
+                    raise SchemaError(f"_timestamp has type {ts_type}, not Int64 microseconds")
+                lo, hi = footer_ts(pf)
+                if lo is not None and hi is not None:
+                    problem = timestamp_unit_problem(lo, hi)
+                    if problem:
+                        raise SchemaError(f"footer min_ts/max_ts: {problem}")
+                    if hi < start_us or lo >= end_us:
+                        return None
                 groups = _row_groups(pf, start_us, end_us)
                 if not groups:
                     return None
                 names = pf.schema_arrow.names
                 table = pf.read_row_groups(groups, columns=None if columns is None else [
                     n for n in names if n == "_timestamp" or n in columns])
-        except OOReadError:
-            raise
+                check_timestamp_column(table)  # files written without statistics are checked here
+        except SchemaError as exc:
+            raise OOReadError(self._clean(f"{self.kind} source {self.storage.display}: stream {stream_type}/{stream}: "
+                                          f"{c.key}: {exc}")) from None
         except (OSError, pa.ArrowException) as exc:
             raise self._error(stream_type, stream, c.key, exc) from None
         ts = pc.cast(table.column("_timestamp"), pa.int64())
@@ -251,6 +291,13 @@ def open_bucket_source(source: Mapping[str, Any], *, base_dir: Path | None,
         if not path.is_dir():
             raise SourceConfigError(f"source.path {path} is not a folder")
         storage = Storage.local(path)
+        if not (path / "files").is_dir():  # cheap on a local folder: fail before any window
+            raise SourceConfigError(f"source.path {storage.display} holds no files/ folder: it is not the root of "
+                                    "OpenObserve's bucket layout")
+        if not (path / "files" / org).is_dir():
+            found = sorted(p.name for p in (path / "files").iterdir() if p.is_dir())
+            raise SourceConfigError(f"source.org {org!r} does not exist in {storage.display}/files "
+                                    f"(found: {', '.join(found[:10]) or 'nothing'})")
     else:
         fs = s3_filesystem(secrets, source.get("endpoint_url"), source.get("region"))
         storage = Storage.s3(_require(source, "bucket"), str(source.get("prefix") or ""), fs)

@@ -53,6 +53,49 @@ class SchemaError(ValueError):
     """A pinned column holds values that cannot be cast to its fixed type."""
 
 
+# ``_timestamp`` is Int64 MICROseconds since the epoch (openobserve-contract.md §2). Every real
+# value lies between these bounds (1973 and the year 5138); seconds, milliseconds and
+# nanoseconds of any plausible date fall outside, so a wrong unit is caught, never silently
+# pruned away as "outside the window".
+TIMESTAMP_US_MIN = 10**14
+TIMESTAMP_US_MAX = 10**17
+
+
+def timestamp_unit_problem(lo: int, hi: int) -> str | None:
+    """Why ``_timestamp`` values in ``[lo, hi]`` are not microseconds, or None when they can be."""
+    if TIMESTAMP_US_MIN <= lo and hi < TIMESTAMP_US_MAX:
+        return None
+    odd = lo if lo < TIMESTAMP_US_MIN else hi
+    if 10**11 <= odd < TIMESTAMP_US_MIN:
+        unit = "milliseconds"
+    elif 10**8 <= odd < 10**11:
+        unit = "seconds"
+    elif odd >= TIMESTAMP_US_MAX:
+        unit = "nanoseconds"
+    else:
+        unit = "no time unit (zero, negative or tiny values)"
+    return (f"_timestamp values {lo}..{hi} are not microseconds since the epoch (they look like {unit}); "
+            "OpenObserve stores Int64 microseconds")
+
+
+def check_timestamp_column(table: pa.Table) -> None:
+    """Raise SchemaError when ``_timestamp`` is not an integer column of plausible microseconds."""
+    if "_timestamp" not in table.column_names or not table.num_rows:
+        return
+    col = table.column("_timestamp")
+    t = _canonical(col.type)
+    if not pa.types.is_integer(t):
+        sample = next((v for v in col.to_pylist()[:1]), None)
+        raise SchemaError(f"_timestamp has type {col.type} (e.g. {sample!r}), not Int64 microseconds")
+    bounds = pc.min_max(col)
+    lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+    if lo is None or hi is None:
+        return
+    problem = timestamp_unit_problem(int(lo), int(hi))
+    if problem:
+        raise SchemaError(problem)
+
+
 def _canonical(t: pa.DataType) -> pa.DataType:
     """Treat string flavours and dictionary encodings as the plain type they carry."""
     if pa.types.is_dictionary(t):

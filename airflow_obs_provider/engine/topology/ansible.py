@@ -52,7 +52,7 @@ from airflow_obs_provider.engine.topology.model import Topology, TopologySourceE
 DEPENDS_ON_VAR = "obs_depends_on"
 SERVICE_NAME_VAR = "service_name"
 SERVICE_URN_VAR = "obs_service_urn"
-_CONFIG_KEYS = {"project", "inventory", "playbooks", "roles_path"}
+_CONFIG_KEYS = {"project", "inventory", "playbooks", "roles_path", "allow_mass_close"}
 _IMPLICIT_GROUPS = {"all", "ungrouped"}
 _INCLUDE_ROLE = {"include_role", "import_role", "ansible.builtin.include_role", "ansible.builtin.import_role"}
 _IMPORT_PLAYBOOK = {"import_playbook", "ansible.builtin.import_playbook"}
@@ -211,7 +211,11 @@ def read_inventory(project: AnsibleProject, timeout: float = 300) -> Inventory:
         data = json.loads(done.stdout)
     except json.JSONDecodeError as exc:
         raise TopologySourceError(f"ansible inventory {names}: ansible-inventory printed no JSON ({exc})") from None
-    return Inventory.from_list_json(data)
+    inventory = Inventory.from_list_json(data)
+    if not inventory.hosts:  # an empty or wrong file, not an observation of infrastructure with no hosts
+        raise TopologySourceError(f"ansible inventory {names} lists no host: refusing an empty observation "
+                                  "(check ansible.inventory)")
+    return inventory
 
 
 def _ansible_error(stderr: str) -> str:

@@ -13,6 +13,15 @@ caller's transaction:
 - an edge identity is (src, dst, edge_type, source); a change of ``props`` closes
   the old interval and opens a new one, so "as of" answers carry the props of the time.
 
+Guards (the observation fails and nothing changes):
+
+- an observation that would close more than :data:`MAX_CLOSE_FRACTION` of the source's open
+  edges (a wrong workspace, an emptied state file, an inventory that lost its hosts) is refused
+  unless the caller allows it (``allow_mass_close: true`` in the tenant's terraform/ansible block);
+- times beyond now + clock skew are refused by the job; interval bounds that older versions wrote
+  in the future (a run ``--at 2099-...``) are undone at the next observation, since no
+  observation can have happened there, and never block it.
+
 Re-applying the *latest* observation time (a retried or cleared run) replaces that
 observation: intervals it opened and no longer sees are deleted, intervals it closed
 and sees again are reopened. Observations older than the latest one of the source
@@ -31,6 +40,13 @@ from datetime import datetime
 from typing import Any
 
 from airflow_obs_provider.engine.topology.model import SOURCES, Edge, Node, Topology
+
+# More than this fraction of a source's open edges vanishing in one observation is refused.
+MAX_CLOSE_FRACTION = 0.5
+
+
+class MassCloseRefused(RuntimeError):
+    """An observation would close most of a source's open edges; the message says how to allow it."""
 
 
 @dataclass(frozen=True)
@@ -56,21 +72,25 @@ def lock_source(cur: Any, tenant_id: int, source: str) -> None:
     cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"topology|{tenant_id}|{source}",))
 
 
-def newer_observation(cur: Any, tenant_id: int, source: str, at: datetime, job: str) -> datetime | None:
+def newer_observation(cur: Any, tenant_id: int, source: str, at: datetime, job: str,
+                      horizon: datetime) -> datetime | None:
     """The latest observation of this source later than ``at``, if any (then ``at`` must not be applied).
 
     Looks at the interval bounds the source has written and at the ledger's successful
-    windows of ``job`` (an observation that changed nothing leaves no bound behind).
+    windows of ``job`` (an observation that changed nothing leaves no bound behind). Times
+    beyond ``horizon`` (now + clock skew) cannot be real observations and are ignored.
     """
     cur.execute(
         """
         SELECT greatest(
-          (SELECT max(greatest(lower(valid), CASE WHEN upper_inf(valid) THEN NULL ELSE upper(valid) END))
-             FROM topo_edge_time WHERE tenant_id = %(tenant_id)s AND source = %(source)s),
+          (SELECT max(b) FROM topo_edge_time,
+                  LATERAL (VALUES (lower(valid)), (CASE WHEN upper_inf(valid) THEN NULL ELSE upper(valid) END)) v(b)
+             WHERE tenant_id = %(tenant_id)s AND source = %(source)s AND b <= %(horizon)s),
           (SELECT max(window_to) FROM etl_job_run
-            WHERE job = %(job)s AND tenant_id = %(tenant_id)s AND status = 'success'))
+            WHERE job = %(job)s AND tenant_id = %(tenant_id)s AND status = 'success'
+              AND window_to <= %(horizon)s))
         """,
-        {"tenant_id": tenant_id, "source": source, "job": job},
+        {"tenant_id": tenant_id, "source": source, "job": job, "horizon": horizon},
     )
     latest = cur.fetchone()[0]
     return latest if latest is not None and latest > at else None
@@ -158,8 +178,41 @@ ORDER BY o.src_id, o.dst_id, o.edge_type  -- neighbouring keys: the EXCLUDE cons
 """
 
 
-def apply_observation(cur: Any, tenant_id: int, topo: Topology, at: datetime) -> DiffResult:
-    """Apply ``topo`` as the state of its source at ``at``, in the caller's transaction."""
+# Undo what runs at impossible (future) times wrote: intervals they opened go, intervals they
+# closed are open again. Deleting first keeps one edge's intervals from ever overlapping.
+_DELETE_FUTURE_OPENED = """
+DELETE FROM topo_edge_time WHERE tenant_id = %(tenant_id)s AND source = %(source)s AND lower(valid) > %(horizon)s
+"""
+_REOPEN_FUTURE_CLOSED = """
+UPDATE topo_edge_time SET valid = tstzrange(lower(valid), NULL, '[)')
+WHERE tenant_id = %(tenant_id)s AND source = %(source)s AND NOT upper_inf(valid) AND upper(valid) > %(horizon)s
+"""
+
+# Open edges (by identity; a props change is a replacement, not a disappearance) this observation
+# no longer sees, against all open edges of the source.
+_COUNT_VANISHING = """
+SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
+         SELECT 1 FROM topo_obs o WHERE o.src_id = t.src_id AND o.dst_id = t.dst_id AND o.edge_type = t.edge_type))
+FROM topo_edge_time t
+WHERE t.tenant_id = %(tenant_id)s AND t.source = %(source)s AND upper_inf(t.valid) AND lower(t.valid) < %(at)s
+"""
+
+
+def undo_future(cur: Any, tenant_id: int, source: str, horizon: datetime) -> int:
+    """Remove interval bounds later than ``horizon`` (see the module doc); returns the rows changed."""
+    params = {"tenant_id": tenant_id, "source": source, "horizon": horizon}
+    cur.execute(_DELETE_FUTURE_OPENED, params)
+    changed = cur.rowcount
+    cur.execute(_REOPEN_FUTURE_CLOSED, params)
+    return changed + cur.rowcount
+
+
+def apply_observation(cur: Any, tenant_id: int, topo: Topology, at: datetime, *,
+                      allow_mass_close: bool = False) -> DiffResult:
+    """Apply ``topo`` as the state of its source at ``at``, in the caller's transaction.
+
+    Refuses (:class:`MassCloseRefused`) to close more than :data:`MAX_CLOSE_FRACTION` of the
+    source's open edges unless ``allow_mass_close``."""
     if topo.source not in SOURCES:
         raise ValueError(f"unknown topology source {topo.source!r} (known: {SOURCES})")
     params = {"tenant_id": tenant_id, "source": topo.source, "at": at}
@@ -168,6 +221,15 @@ def apply_observation(cur: Any, tenant_id: int, topo: Topology, at: datetime) ->
     nodes_written = cur.rowcount
     cur.execute(_RESOLVE_EDGES, params)
     cur.execute("ANALYZE topo_obs")  # temp tables are invisible to autovacuum; the anti-joins need real counts
+    cur.execute(_COUNT_VANISHING, params)
+    open_edges, vanishing = (int(v) for v in cur.fetchone())
+    if not allow_mass_close and vanishing > open_edges * MAX_CLOSE_FRACTION:
+        raise MassCloseRefused(
+            f"{topo.source} observation at {at.isoformat()} would close {vanishing} of the {open_edges} open "
+            f"{topo.source} edges (more than {MAX_CLOSE_FRACTION:.0%}; it sees {topo.edge_count} edges): refused, "
+            "nothing changed. A wrong workspace, an empty state or inventory looks like this; if the "
+            f"infrastructure really went away, set allow_mass_close: true in the tenant's {topo.source} block "
+            "for one run")
     counts = {}
     for name, statement in (("replaced", _DELETE_REPLACED), ("closed", _CLOSE_VANISHED),
                             ("reopened", _REOPEN), ("opened", _OPEN_NEW)):

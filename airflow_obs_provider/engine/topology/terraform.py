@@ -36,7 +36,7 @@ from airflow_obs_provider.engine.topology.model import Topology, TopologySourceE
 
 STATE_VERSION = 4
 IDENTITY_FIELDS = ("arn", "id", "name")
-_CONFIG_KEYS = {"states", "s3_endpoint_url", "s3_region"}
+_CONFIG_KEYS = {"states", "s3_endpoint_url", "s3_region", "allow_mass_close"}
 _STATE_SUFFIXES = (".tfstate", ".json")
 _INSTANCE_KEY = re.compile(r"\[[^\]]*\]")
 
@@ -191,7 +191,9 @@ def parse_state(data: bytes | str, name: str) -> dict[str, Any]:
         raise TopologySourceError(
             f"terraform state {name} has format version {version!r}; only version {STATE_VERSION} "
             "(Terraform >= 0.12, OpenTofu) is supported")
-    if not isinstance(state.get("resources", []), list):
+    if "resources" not in state:  # every v4 state has it, even an empty one: without it, it is not a state
+        raise TopologySourceError(f"terraform state {name} has no 'resources' key: not a complete Terraform state")
+    if not isinstance(state["resources"], list):
         raise TopologySourceError(f"terraform state {name}: 'resources' must be a list")
     return state
 
@@ -250,7 +252,9 @@ def _instances(state: Mapping[str, Any], ref: StateRef, name: str) -> Iterator[_
             continue  # data sources describe lookups, not infrastructure this state owns
         module = str(res.get("module") or "")
         base = ".".join(p for p in (module, str(res["type"]), str(res["name"])) if p)
-        for inst in res.get("instances") or []:
+        if not isinstance(res.get("instances"), list):
+            raise TopologySourceError(f"terraform state {name}: {base} has no 'instances' list")
+        for inst in res["instances"]:
             if not isinstance(inst, Mapping):
                 raise TopologySourceError(f"terraform state {name}: {base} has a malformed instance")
             attrs = inst.get("attributes")

@@ -89,6 +89,15 @@ def test_env_vars_expand(monkeypatch: pytest.MonkeyPatch) -> None:
     ("tenants:\n  - name: x\n", r"tenants\[0\] needs a 'code'"),
     ("tenants:\n  - code: t\n    source: {kind: ftp}\n", "local, s3 or api"),
     (MINIMAL + "jobs:\n  oo-agg: {delay: soon}\n", "jobs.oo-agg: invalid duration"),
+    # window widths must fit the tables' grains (issue 12 D2)
+    (MINIMAL + "jobs:\n  oo-agg: {interval: 7s, align: 7s}\n", r"jobs.oo-agg.interval 0:00:07 does not fit"),
+    (MINIMAL + "jobs:\n  oo-agg: {interval: 1.5m}\n", r"jobs.oo-agg.interval 0:01:30 does not fit"),
+    (MINIMAL + "jobs:\n  oo-agg: {align: 30s}\n", r"jobs.oo-agg.align 0:00:30 does not fit"),
+    (MINIMAL + "jobs:\n  oo-agg: {interval: 0s}\n", r"jobs.oo-agg.interval 0:00:00 does not fit"),
+    (MINIMAL + "jobs:\n  age-refresh: {interval: 1m, align: 1m}\n", r"multiple of 0:05:00"),
+    (MINIMAL + "jobs:\n  oo-agg: {interval: 3m, align: 2m}\n", r"interval 0:03:00 must be a whole multiple"),
+    (MINIMAL + "jobs:\n  topo-iac: {delay: -5m}\n", "invalid duration"),
+    ("tenants:\n  - code: t\n    allow_shrink: yes please\n", r"tenants\[0\].allow_shrink must be true or false"),
     ("tenants: [\n", "not valid YAML"),
 ])
 def test_invalid_configs_name_the_problem(text: str, message: str) -> None:
@@ -107,3 +116,11 @@ def test_unknown_tenant_and_job_are_reported() -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read configuration"):
         load_config(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize("jobs", [
+    "oo-agg: {interval: 5m, align: 1m}", "oo-agg: {interval: 2m, align: 2m}", "age-refresh: {interval: 10m}",
+    "topo-iac: {interval: 90s, align: 90s}",
+])
+def test_window_widths_on_the_tables_grain_are_accepted(jobs: str) -> None:
+    load_config_text(MINIMAL + f"jobs:\n  {jobs}\n")

@@ -79,3 +79,14 @@ def test_too_many_windows_is_an_error() -> None:
     with pytest.raises(BackfillRequestError, match="1440 windows of 0:01:00 is too many .*at most 1024"):
         plan_windows(day, CFG)
     assert len(plan_windows(day, CFG, max_windows=1440)) == 1440
+
+
+def test_reprocess_force_reruns_and_allows_a_shrink_through_the_planned_windows() -> None:
+    forced = parse_request(conf(reprocess="force"), CFG)
+    assert (forced.reprocess, forced.allow_shrink) == (True, True)
+    planned = plan_windows(forced, CFG)
+    assert all(p.allow_shrink for p in planned)
+    assert PlannedWindow.from_dict(planned[0].as_dict()) == planned[0]  # survives XCom
+    plain = parse_request(conf(reprocess=True), CFG)
+    assert (plain.reprocess, plain.allow_shrink) == (True, False)
+    assert not any(p.allow_shrink for p in plan_windows(plain, CFG))

@@ -5,10 +5,12 @@ import pytest
 
 from airflow_obs_provider.engine.oo.schema import (
     SchemaError,
+    check_timestamp_column,
     ensure_columns,
     normalise,
     rows_to_table,
     target_schema,
+    timestamp_unit_problem,
 )
 
 
@@ -71,3 +73,24 @@ def test_ensure_columns_adds_typed_nulls_only_when_absent():
     t = pa.table({"_timestamp": pa.array([1], pa.int64()), "db_name": ["x"]})
     out = ensure_columns(t, {"db_name": pa.string(), "db_system": pa.string()})
     assert out.column("db_name").to_pylist() == ["x"] and out.column("db_system").to_pylist() == [None]
+
+
+@pytest.mark.parametrize(("lo", "unit"), [
+    (1_714_557_730, "seconds"), (1_714_557_730_000, "milliseconds"), (1_714_557_730_000_000_000, "nanoseconds"),
+    (0, "no time unit"),
+])
+def test_timestamps_in_another_unit_than_microseconds_are_named(lo: int, unit: str) -> None:
+    assert unit in (timestamp_unit_problem(lo, lo + 1) or "")
+    with pytest.raises(SchemaError, match=unit):
+        check_timestamp_column(pa.table({"_timestamp": pa.array([lo, lo + 1], pa.int64())}))
+
+
+def test_microseconds_and_empty_tables_pass_the_unit_check() -> None:
+    assert timestamp_unit_problem(1_714_557_730_000_000, 1_714_557_790_000_000) is None
+    check_timestamp_column(pa.table({"_timestamp": pa.array([1_714_557_730_000_000], pa.int64())}))
+    check_timestamp_column(pa.table({"_timestamp": pa.array([], pa.int64())}))
+
+
+def test_timestamps_as_text_are_named_with_an_example() -> None:
+    with pytest.raises(SchemaError, match=r"_timestamp has type string \(e.g. '2024-05-01T10:00:00Z'\)"):
+        check_timestamp_column(pa.table({"_timestamp": pa.array(["2024-05-01T10:00:00Z"])}))

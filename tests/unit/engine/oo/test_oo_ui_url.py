@@ -90,6 +90,7 @@ def test_ui_base_url_with_a_sub_path_and_trailing_slash_keeps_the_sub_path():
 
 
 def test_locator_links_rerun_the_locator_sql_hint(tmp_path):
+    (tmp_path / "files" / "acme").mkdir(parents=True)  # a source root must hold the org's folder
     source = open_source({"kind": "local", "path": str(tmp_path), "org": "acme",
                           "ui_base_url": "https://oo.example.com"})
     empty = pa.table({"_timestamp": pa.array([], pa.int64())})
