@@ -145,20 +145,20 @@ def test_exit_code_says_whether_a_tenant_needs_attention(pg_server_url: str, sce
         if scenario == "only-failed":
             for ago in (30, 20):
                 with pytest.raises(ValueError):
-                    run_window("oo-agg", "acme", w(ago), broken, pg_url=url)
+                    run_window("oo-agg", "acme", w(ago), broken, pg_url=url, configured_tenants=KNOWN)
         elif scenario == "behind-with-failures":
-            run_window("oo-agg", "acme", w(600), lambda tx: None, pg_url=url)  # 10 h behind
+            run_window("oo-agg", "acme", w(600), lambda tx: None, pg_url=url, configured_tenants=KNOWN)  # 10 h behind
             with pytest.raises(ValueError):
-                run_window("oo-agg", "acme", w(30), broken, pg_url=url)
+                run_window("oo-agg", "acme", w(30), broken, pg_url=url, configured_tenants=KNOWN)
         elif scenario == "old-failures-no-success":
             with pytest.raises(ValueError):
-                run_window("oo-agg", "acme", w(60 * 30), broken, pg_url=url)
+                run_window("oo-agg", "acme", w(60 * 30), broken, pg_url=url, configured_tenants=KNOWN)
         elif scenario == "behind-only":
-            run_window("oo-agg", "acme", w(600), lambda tx: None, pg_url=url)
+            run_window("oo-agg", "acme", w(600), lambda tx: None, pg_url=url, configured_tenants=KNOWN)
         else:  # a success "in 2099" (an older version accepted any time) must not hide the lag
-            run_window("oo-agg", "acme", w(600), lambda tx: None, pg_url=url)
+            run_window("oo-agg", "acme", w(600), lambda tx: None, pg_url=url, configured_tenants=KNOWN)
             run_window("oo-agg", "acme", Window("2099-01-01T00:00:00Z", "2099-01-01T00:01:00Z"), lambda tx: None,
-                       pg_url=url)
+                       pg_url=url, configured_tenants=KNOWN)
         out = _cli_status(url)
         print(out.stdout)
         (status,) = collect_status(url)
