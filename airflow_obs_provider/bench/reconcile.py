@@ -18,8 +18,8 @@ from pathlib import Path
 from airflow_obs_provider.bench.scratch import scratch_database
 from airflow_obs_provider.engine.config import load_config
 from airflow_obs_provider.engine.gen.oo_data import generate
-from airflow_obs_provider.engine.oo.source import SourceSecrets
 from airflow_obs_provider.engine.oo.storage import Storage
+from airflow_obs_provider.engine.secrets import SourceSecrets
 from airflow_obs_provider.engine.window import floor_time, split_range
 from airflow_obs_provider.jobs import oo_agg
 from airflow_obs_provider.jobs.reconcile import reconcile

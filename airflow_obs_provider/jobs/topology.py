@@ -25,7 +25,7 @@ from airflow_obs_provider.engine.config import (
     load_config,
 )
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, WindowTx, run_window
-from airflow_obs_provider.engine.oo.source import SourceSecrets
+from airflow_obs_provider.engine.secrets import SourceSecrets
 from airflow_obs_provider.engine.topology.diff import (
     apply_observation,
     lock_source,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_obs_provider.engine.oo.source import SourceSecrets
+from airflow_obs_provider.engine.secrets import SourceSecrets
 from airflow_obs_provider.operators.base import pg_url_from_connection
 
 

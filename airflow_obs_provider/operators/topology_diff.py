@@ -19,7 +19,7 @@ from airflow_obs_provider.version_compat import BaseOperator
 
 if TYPE_CHECKING:
     from airflow_obs_provider.engine.config import EtlConfig
-    from airflow_obs_provider.engine.oo.source import SourceSecrets
+    from airflow_obs_provider.engine.secrets import SourceSecrets
 
 
 

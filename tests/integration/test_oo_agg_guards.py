@@ -100,8 +100,8 @@ def test_a_source_root_or_org_that_does_not_exist_is_an_error(local_data: Path, 
 
 def test_a_missing_org_on_s3_fails_the_window_and_changes_nothing(pg_url: str, s3_env: dict[str, str],
                                                                   s3_bucket: str, tmp_path: Path) -> None:
-    from airflow_obs_provider.engine.oo.source import SourceSecrets
     from airflow_obs_provider.engine.oo.storage import s3_filesystem
+    from airflow_obs_provider.engine.secrets import SourceSecrets
 
     secrets = SourceSecrets(s3_access_key_id=s3_env["S3_ACCESS_KEY_ID"],
                             s3_secret_access_key=s3_env["S3_SECRET_ACCESS_KEY"],

@@ -40,8 +40,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from airflow_obs_provider.engine.oo.layout import file_list_stream, hour_bounds_us, hour_prefix
-from airflow_obs_provider.engine.oo.source import SourceSecrets
 from airflow_obs_provider.engine.oo.storage import Storage
+from airflow_obs_provider.engine.secrets import SourceSecrets
 from airflow_obs_provider.engine.window import floor_time, from_us, parse_time, to_us
 
 log = logging.getLogger(__name__)
