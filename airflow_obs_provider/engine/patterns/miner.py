@@ -30,7 +30,7 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from itertools import compress, count, repeat
 from operator import ne, or_
@@ -40,6 +40,7 @@ from airflow_obs_provider.engine.patterns.config import MinerConfig
 from airflow_obs_provider.engine.patterns.drain import TokenDrain, picker
 from airflow_obs_provider.engine.patterns.fingerprint import OTHER_TEMPLATE, fingerprint, other_fingerprint
 from airflow_obs_provider.engine.patterns.masks import DIGIT_RUN, apply_masks
+from airflow_obs_provider.engine.patterns.state import decode_state, encode_state
 from airflow_obs_provider.engine.patterns.tokenizer import VAR, Tokens, render, shown_word, tokenize
 
 _LIST_SEPARATORS = frozenset({",", ";"})
@@ -118,6 +119,33 @@ class FamilyStats:
                 self.firm.add(pos)
             elif n >= min_values and not _all_enum_like(seen):
                 values[pos] = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a stored state keeps of this family (JSON-ready, lists sorted so equal knowledge
+        gives equal bytes)."""
+        return {
+            "glue": [int(g) for g in self.glue],
+            "values": self.values,
+            "kinds": [sorted(k) for k in self.kinds],
+            "issued": {fp: list(toks) for fp, toks in self.issued.items()},
+            "ref": [list(self.ref[0]), list(self.ref[1])],
+            "members": None if self.members is None else sorted(list(k) for k in self.members),
+            "firm": sorted(self.firm),
+        }
+
+    @classmethod
+    def restore(cls, doc: Mapping[str, Any]) -> FamilyStats:
+        stats = cls(
+            glue=tuple(bool(g) for g in doc["glue"]),
+            values=doc["values"],
+            kinds=[set(k) for k in doc["kinds"]],
+            issued={fp: tuple(toks) for fp, toks in doc["issued"].items()},
+            ref=(tuple(doc["ref"][0]), tuple(doc["ref"][1])),
+            members=None if doc.get("members") is None else [tuple(k) for k in doc["members"]],
+            firm=set(doc.get("firm", [])),
+        )
+        stats._member_set = set(stats.members or ())
+        return stats
 
     def variable_positions(self, min_values: int) -> tuple[int, ...]:
         """Positions shown as variables. A position that took ``min_values`` words across the whole
@@ -267,17 +295,50 @@ class PatternMiner:
         return len(self._templates)
 
     def to_bytes(self) -> bytes:
-        from airflow_obs_provider.engine.patterns.state import dump_state
-
-        return dump_state(self)
+        return encode_state(self.snapshot())
 
     @classmethod
     def from_bytes(cls, blob: bytes, config: MinerConfig | Mapping[str, Any] | None = None) -> PatternMiner:
         """Rebuild a miner; with ``config`` given and different from the stored one, start fresh
         (templates of another configuration are not comparable)."""
-        from airflow_obs_provider.engine.patterns.state import load_state
+        return cls.restore(decode_state(blob), config)
 
-        return load_state(cls, blob, config)
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the miner knows, as a JSON-ready document (:meth:`restore` reads it back):
+        Drain clusters (id, template), the prefix tree's leaves (so the rebuilt tree routes exactly as
+        before), per-family position statistics, templates and aliases."""
+        drain = self._drain
+        return {
+            "config": asdict(self.config),
+            "version": self.version,
+            "counter": drain.counter,
+            # cluster sizes are left out: we never use them, and without them re-mining a window the
+            # miner has already seen leaves the state byte-identical (no pointless rewrite)
+            "clusters": sorted([c.cluster_id, list(c.template)] for c in drain.clusters.values()),
+            "leaves": sorted([path, ids] for path, ids in drain.tree.leaves()),
+            "families": {str(cid): stats.snapshot() for cid, stats in self._families.items()},
+            "templates": self._templates,
+            "aliases": self._aliases,
+            "pending_aliases": self._pending_aliases,
+        }
+
+    @classmethod
+    def restore(cls, doc: Mapping[str, Any], config: MinerConfig | Mapping[str, Any] | None = None) -> PatternMiner:
+        """A miner from a :meth:`snapshot`; with ``config`` of another version, a fresh miner."""
+        stored = MinerConfig.from_overrides(doc["config"])
+        wanted = stored if config is None else MinerConfig.from_overrides(config)
+        miner = cls(wanted)
+        if wanted.version != stored.version or doc.get("version") != stored.version:
+            return miner  # another configuration: its templates are not ours to continue
+        if wanted != stored:
+            miner.config = wanted  # only caps differ; they do not shape templates
+        # (a cluster entry may hold more after its template, e.g. a size written by an older release: unused)
+        miner._drain.restore(((cid, tokens) for cid, tokens, *_ in doc["clusters"]), doc["counter"], doc["leaves"])
+        miner._families = {int(cid): FamilyStats.restore(fam) for cid, fam in doc["families"].items()}
+        miner._templates = dict(doc["templates"])
+        miner._aliases = dict(doc["aliases"])
+        miner._pending_aliases = dict(doc.get("pending_aliases", {}))
+        return miner
 
     # -- internals ----------------------------------------------------------------------------
 
