@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from airflow_obs_provider.engine.patterns.corpora import group_accuracy
+from airflow_obs_provider.patterns import PatternMiner
 
 _TRUTH_COLUMNS = ("EventTemplate", "EventId")
 
@@ -72,10 +73,11 @@ def print_report(samples: list[LabeledSample], compare: Callable[[Sequence[str]]
                  ) -> dict[str, tuple[float, float, float | None, float | None]]:
     """Per system: (ours on Content, ours on raw lines, drain3 on Content, drain3 on raw lines);
     drain3's scores are None when ``compare`` (plain drain3, see ``bench.patterns.plain_drain3``) is not given."""
-    from airflow_obs_provider.bench.patterns import ours
-
     print(f"{'system':<13}{'lines':>6}{'truth':>6}{'ours':>8}{'ours raw':>10}{'drain3':>8}{'drain3 raw':>12}")
     scores: dict[str, tuple[float, float, float | None, float | None]] = {}
+    def ours(lines: Sequence[str]) -> list[str]:  # a fresh miner of the default configuration per run
+        return PatternMiner().fingerprint_batch(lines)
+
     for s in samples:
         theirs = ((group_accuracy(compare(s.contents), s.truth), group_accuracy(compare(s.raw_lines), s.truth))
                   if compare else (None, None))
