@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from airflow_obs_provider.engine.masking import mask_text
-from airflow_obs_provider.engine.oo.tls import parse_verify
+from airflow_obs_provider.engine.tls import parse_verify
 
 
 def _env(*names: str) -> str | None:
