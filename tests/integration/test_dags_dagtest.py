@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.oo_agg_db import content_by_urn, ledger
 
 from airflow_obs_provider.engine.config import load_config
 from airflow_obs_provider.engine.gen.oo_data import generate
@@ -21,7 +22,6 @@ from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import Window, parse_time
 from airflow_obs_provider.jobs import oo_agg
 from tests.conftest import create_database, drop_database
-from tests.support.oo_agg_db import content_by_urn, ledger
 
 pytestmark = pytest.mark.integration
 

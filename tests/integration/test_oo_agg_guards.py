@@ -14,6 +14,8 @@ import psycopg2
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from support.databases import create_database, drop_database
+from support.oo_agg_db import dump_tables, ledger, write_config
 
 from airflow_obs_provider.cli import main
 from airflow_obs_provider.engine.config import ConfigError, load_config
@@ -24,8 +26,6 @@ from airflow_obs_provider.engine.oo.source import OOReadError, SourceConfigError
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import Window, floor_time, parse_time
 from airflow_obs_provider.jobs.oo_agg import JOB, WindowNotEligible, run
-from tests.support.databases import create_database, drop_database
-from tests.support.oo_agg_db import dump_tables, ledger, write_config
 
 pytestmark = pytest.mark.integration
 
