@@ -41,6 +41,7 @@ from airflow_obs_provider.engine.config import (
     load_config_text,
 )
 from airflow_obs_provider.engine.window import Window, floor_time
+from airflow_obs_provider.hooks.warehouse import postgres_url
 from airflow_obs_provider.operators.base import (
     DEFAULT_CONFIG_ENV,
     DEFAULT_CONFIG_VARIABLE,
@@ -48,7 +49,6 @@ from airflow_obs_provider.operators.base import (
     counting_failures,
     emit_window_stats,
     load_etl_config,
-    pg_url_from_connection,
     run_info_from_context,
     window_from_context,
 )
@@ -205,7 +205,7 @@ def _selection_task(job: str, settings: ScheduleSettings, *, with_config_path: b
         cfg, config_path = runtime_config(fallback)
         ti = context["ti"]
         window = job_window(context, settings.job(job))
-        selection = select(cfg, job, window, pg_url=pg_url_from_connection(conn_id),
+        selection = select(cfg, job, window, pg_url=postgres_url(conn_id),
                            try_number=int(getattr(ti, "try_number", 1) or 1),
                            run_info=run_info_from_context(context), on_circuit_open=_on_circuit_open)
         for line in summary_lines(selection):
@@ -308,12 +308,12 @@ def build_topology_dag(source: str, dags_dir: Path | None = None) -> DAG:
 def _run_planned(planned: Mapping[str, Any], cfg: EtlConfig, settings: ScheduleSettings,
                  context: Mapping[str, Any]) -> dict[str, Any]:
     """Run one backfill window through the job functions (the same ones the operators call)."""
-    from airflow_obs_provider.operators.secrets import source_secrets
+    from airflow_obs_provider.hooks.source_secrets import source_secrets
     from airflow_obs_provider.orchestration.backfill import PlannedWindow
 
     item = PlannedWindow.from_dict(planned)
     window = item.window
-    pg_url = pg_url_from_connection(settings.postgres_conn_id)
+    pg_url = postgres_url(settings.postgres_conn_id)
     info = run_info_from_context(context)
     with counting_failures(item.job, item.tenant):
         if item.job == "oo-agg":
@@ -392,7 +392,7 @@ def build_backfill_dag(dags_dir: Path | None = None) -> DAG:
             total = len(planned)
             if not request.reprocess:
                 planned, done = drop_successful(planned, cfg,
-                                                pg_url=pg_url_from_connection(settings.postgres_conn_id))
+                                                pg_url=postgres_url(settings.postgres_conn_id))
                 log.info("%d of %d windows already successful in the ledger: left out (reprocess=false)", done, total)
             log.info("backfill %s/%s: %d windows to run", request.job, request.tenant, len(planned))
             return [p.as_dict() for p in planned]
@@ -454,13 +454,13 @@ def build_reconcile_dag(dags_dir: Path | None = None) -> DAG:
         @task(task_id="reconcile", map_index_template="{{ task.op_kwargs['tenant'] }}")
         def reconcile_tenant(tenant: str, **context: Any) -> dict[str, Any]:
             """Rerun the tenant's windows that gained late records; fails (and retries) when a rerun failed."""
+            from airflow_obs_provider.hooks.source_secrets import source_secrets
             from airflow_obs_provider.jobs.reconcile import format_report, reconcile
-            from airflow_obs_provider.operators.secrets import source_secrets
 
             cfg, _ = runtime_config(fallback)
             secrets = source_secrets(aws_conn_id=settings.aws_conn_id, oo_conn_id=settings.oo_conn_id,
                                      file_list_conn_id=settings.file_list_conn_id)
-            report = reconcile(cfg, tenant, pg_url=pg_url_from_connection(settings.postgres_conn_id),
+            report = reconcile(cfg, tenant, pg_url=postgres_url(settings.postgres_conn_id),
                                secrets=secrets, run_info=run_info_from_context(context))
             for line in format_report(report):
                 log.info("%s", line)

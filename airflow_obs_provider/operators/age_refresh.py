@@ -8,10 +8,10 @@ from typing import Any
 
 from airflow_obs_provider.engine.age_graph import DEFAULT_ACTIVE_WINDOW, JOB
 from airflow_obs_provider.engine.window import parse_duration
+from airflow_obs_provider.hooks.warehouse import postgres_url
 from airflow_obs_provider.operators.base import (
     counting_failures,
     emit_window_stats,
-    pg_url_from_connection,
     run_info_from_context,
     window_from_context,
 )
@@ -54,7 +54,7 @@ class AgeRefreshOperator(BaseOperator):
 
         at = window_from_context(context).end
         with counting_failures(JOB, self.tenant):
-            result = run(self.tenant, at, pg_url=pg_url_from_connection(self.postgres_conn_id),
+            result = run(self.tenant, at, pg_url=postgres_url(self.postgres_conn_id),
                          run_info=run_info_from_context(context), active_window=self.active_window)
         missing = result.details.get("age_unavailable")
         if missing:

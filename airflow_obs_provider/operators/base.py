@@ -40,18 +40,6 @@ def run_info_from_context(context: Mapping[str, Any]) -> RunInfo:
     )
 
 
-def pg_url_from_connection(postgres_conn_id: str) -> str:
-    """A libpq URL for a Postgres connection id (never logged: it may hold a password)."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    uri = PostgresHook(postgres_conn_id=postgres_conn_id).get_uri()
-    # SQLAlchemy-style schemes are not libpq's.
-    for prefix in ("postgresql+psycopg2://", "postgresql+psycopg://", "postgres://"):
-        if uri.startswith(prefix):
-            uri = "postgresql://" + uri[len(prefix):]
-    return uri
-
-
 def load_etl_config(config_path: str | None = None, config_variable: str | None = None) -> EtlConfig:
     """Configuration from a YAML file (argument or ``OBS_ETL_CONFIG``) or an Airflow Variable holding YAML.
 

@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_obs_provider.hooks.source_secrets import source_secrets
+from airflow_obs_provider.hooks.warehouse import postgres_url
 from airflow_obs_provider.operators.base import (
     counting_failures,
     emit_window_stats,
     load_etl_config,
-    pg_url_from_connection,
     run_info_from_context,
     window_from_context,
 )
-from airflow_obs_provider.operators.secrets import source_secrets
 from airflow_obs_provider.orchestration.schedule import DEFAULT_POSTGRES_CONN_ID
 from airflow_obs_provider.version_compat import BaseOperator
 
@@ -69,7 +69,7 @@ class OOToTimescaleOperator(BaseOperator):
         window = window_from_context(context)
         cfg = load_etl_config(self.config_path, self.config_variable)
         self._source = dict(cfg.tenant(self.tenant).source)
-        pg_url = pg_url_from_connection(self.postgres_conn_id)
+        pg_url = postgres_url(self.postgres_conn_id)
         with counting_failures(JOB, self.tenant):
             secrets = source_secrets(aws_conn_id=self.aws_conn_id, oo_conn_id=self.oo_conn_id,
                                      file_list_conn_id=self.file_list_conn_id)

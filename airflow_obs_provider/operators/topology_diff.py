@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_obs_provider.engine.config import TOPOLOGY_JOB_BY_SOURCE
+from airflow_obs_provider.hooks.warehouse import postgres_url
 from airflow_obs_provider.operators.base import (
     counting_failures,
     emit_window_stats,
     load_etl_config,
-    pg_url_from_connection,
     run_info_from_context,
     window_from_context,
 )
@@ -70,7 +70,7 @@ class TopologyDiffOperator(BaseOperator):
         at = window_from_context(context).end
         with counting_failures(job, self.tenant):
             config = load_etl_config(self.config_path, self.config_variable)
-            result = run(config, self.tenant, self.source, at, pg_url=pg_url_from_connection(self.postgres_conn_id),
+            result = run(config, self.tenant, self.source, at, pg_url=postgres_url(self.postgres_conn_id),
                          secrets=self._secrets(config), run_info=run_info_from_context(context))
         self.log.info("%s", describe(result))
         emit_window_stats(job, self.tenant, result)
@@ -86,6 +86,6 @@ class TopologyDiffOperator(BaseOperator):
 
         if not uses_s3(config.tenant(self.tenant).terraform):
             return None
-        from airflow_obs_provider.operators.secrets import source_secrets
+        from airflow_obs_provider.hooks.source_secrets import source_secrets
 
         return source_secrets(aws_conn_id=self.aws_conn_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_obs_provider.engine.secrets import SourceSecrets
-from airflow_obs_provider.operators.base import pg_url_from_connection
+from airflow_obs_provider.hooks.warehouse import postgres_url
 
 
 def source_secrets(
@@ -31,5 +31,5 @@ def source_secrets(
         values.update(api_base_url=api["base_url"], api_user=api["user"], api_password=api["password"],
                       api_verify=api["verify"])  # a CA bundle path stays a path
     if file_list_conn_id:
-        values["file_list_url"] = pg_url_from_connection(file_list_conn_id)
+        values["file_list_url"] = postgres_url(file_list_conn_id)
     return SourceSecrets(**values)
