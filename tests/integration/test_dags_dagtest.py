@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from support.oo_agg_db import content_by_urn, ledger
 
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.config import load_config
-from airflow_obs_provider.engine.gen.oo_data import generate
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import Window, parse_time
 from airflow_obs_provider.jobs import oo_agg

@@ -18,9 +18,9 @@ from support.databases import create_database, drop_database
 from support.oo_agg_db import dump_tables, ledger, write_config
 
 from airflow_obs_provider.cli import main
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.config import ConfigError, load_config
 from airflow_obs_provider.engine.db import DatabaseError
-from airflow_obs_provider.engine.gen.oo_data import generate
 from airflow_obs_provider.engine.ledger import ShrinkRefused, run_window
 from airflow_obs_provider.engine.oo.source import OOReadError, SourceConfigError
 from airflow_obs_provider.engine.oo.storage import Storage

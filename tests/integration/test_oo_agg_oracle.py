@@ -17,7 +17,7 @@ from support.oo_agg_db import (
 )
 
 from airflow_obs_provider.cli import main
-from airflow_obs_provider.engine.gen.oo_data import generate
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import parse_time, to_us
 

@@ -17,8 +17,8 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_obs_provider.bench.patterns import stream_with_distinct_fraction
-from airflow_obs_provider.engine.patterns.corpora import STYLES, generate_style
+from airflow_obs_provider.devkit.bench.patterns import stream_with_distinct_fraction
+from airflow_obs_provider.devkit.corpora import STYLES, generate_style
 from airflow_obs_provider.patterns import PatternMiner
 
 # lines that take the prefix tree's rarer turns: empty and blank lines, one-token lines, the

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from airflow_obs_provider.engine.patterns.corpora import STYLES, generate_corpora, group_accuracy
+from airflow_obs_provider.devkit.corpora import STYLES, generate_corpora, group_accuracy
 from airflow_obs_provider.engine.patterns.miner import PatternMiner
 
 CORPORA = generate_corpora(1500, seed=21)

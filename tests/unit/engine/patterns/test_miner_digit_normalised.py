@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_obs_provider.devkit.corpora import generate_corpora
 from airflow_obs_provider.engine.aggregate.duck import connect_duckdb
 from airflow_obs_provider.engine.log_patterns import _form_sql
 from airflow_obs_provider.engine.masking import needle_rules_sql
-from airflow_obs_provider.engine.patterns.corpora import generate_corpora
 from airflow_obs_provider.engine.patterns.miner import PatternMiner
 
 _ODD_LINES = [

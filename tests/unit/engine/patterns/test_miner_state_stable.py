@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from airflow_obs_provider.engine.patterns.corpora import STYLES, generate_style
+from airflow_obs_provider.devkit.corpora import STYLES, generate_style
 from airflow_obs_provider.patterns import PatternMiner
 
 # one mixed batch, as a tenant's bucket mixes services; plus lines whose placeholders are spelled out

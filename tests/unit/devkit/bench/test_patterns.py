@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_obs_provider.bench.patterns import skeletons, stream_with_distinct_fraction
+from airflow_obs_provider.devkit.bench.patterns import skeletons, stream_with_distinct_fraction
 from airflow_obs_provider.engine.patterns.masks import apply_masks, digit_key
 
 

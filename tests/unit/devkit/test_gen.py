@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from airflow_obs_provider.cli import main
-from airflow_obs_provider.engine.gen.oo_data import generate
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.oo.layout import parse_key
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import parse_time, to_us

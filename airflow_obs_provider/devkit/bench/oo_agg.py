@@ -140,7 +140,7 @@ def _child_postgres_only(root: str, pg_url: str, metric_window: tuple[int, int],
 
 
 def _child_generate(out: str, start: str, minutes: int, profile: str) -> dict[str, int]:
-    from airflow_obs_provider.engine.gen.oo_data import generate
+    from airflow_obs_provider.devkit.gen import generate
     from airflow_obs_provider.engine.oo.storage import Storage
     from airflow_obs_provider.engine.window import parse_time
 
@@ -158,7 +158,7 @@ def _fmt_stages(s: dict[str, float]) -> str:
 
 
 def _profile(profile: str, pg_server_url: str, work: Path, soak: bool) -> None:
-    from airflow_obs_provider.bench.scratch import scratch_database
+    from airflow_obs_provider.devkit.bench.scratch import scratch_database
     from airflow_obs_provider.engine.aggregate.calls import DEFAULT_SLACK_US
     from airflow_obs_provider.engine.window import parse_time, to_us
 

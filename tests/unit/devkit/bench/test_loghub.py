@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_obs_provider.bench.loghub import load_dir, load_sample, print_report
 from airflow_obs_provider.cli import main
+from airflow_obs_provider.devkit.bench.loghub import load_dir, load_sample, print_report
 
 HEADER = ["LineId", "Date", "Time", "Level", "Component", "Content", "EventId", "EventTemplate"]
 

@@ -5,12 +5,12 @@ it is installed in the development venv by ``scripts/setup``, and when it is mis
 our miner are printed alone, with how to get it. Prints, side by side with drain3's ``TemplateMiner``
 on its default configuration:
 
-- Group Accuracy per log style and overall on the labeled corpora (:mod:`..engine.patterns.corpora`);
+- Group Accuracy per log style and overall on the labeled corpora (:mod:`airflow_obs_provider.devkit.corpora`);
 - lines/s on a stream where 1% of the masked lines are distinct (1M lines, ``--quick``: 100k);
 - lines/s on a stream where every masked line is distinct (200k lines, ``--quick``: 20k).
 
 With ``--loghub DIR`` it scores labeled real-log samples the user provides instead
-(:mod:`airflow_obs_provider.bench.loghub`).
+(:mod:`airflow_obs_provider.devkit.bench.loghub`).
 
 Throughput is reported per CPU second of this process (``time.process_time``, one core) and per
 wall-clock second; benchmarks print figures, nothing here asserts a limit.
@@ -25,7 +25,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 
-from airflow_obs_provider.engine.patterns.corpora import (
+from airflow_obs_provider.devkit.corpora import (
     STYLES,
     fill_template,
     generate_corpora,
@@ -115,7 +115,7 @@ def stream_with_distinct_fraction(n_lines: int, fraction: float, seed: int = 11)
 def cli_bench(args: argparse.Namespace) -> int:
     compare = plain_drain3()
     if getattr(args, "loghub", None):
-        from airflow_obs_provider.bench.loghub import load_dir, print_report
+        from airflow_obs_provider.devkit.bench.loghub import load_dir, print_report
 
         print(f"Labeled real-log samples (Group Accuracy, default configuration) from {args.loghub}")
         print_report(load_dir(args.loghub), compare)

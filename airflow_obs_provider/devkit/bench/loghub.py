@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from airflow_obs_provider.engine.patterns.corpora import group_accuracy
+from airflow_obs_provider.devkit.corpora import group_accuracy
 from airflow_obs_provider.patterns import PatternMiner
 
 _TRUTH_COLUMNS = ("EventTemplate", "EventId")

@@ -536,7 +536,10 @@ class FileRecord:
     deleted: bool = False
 
 
-class Writer:
+class BucketFileWriter:
+    """Writes generated Parquet files in the bucket layout and records each one for OO's file_list."""
+
+
     def __init__(self, storage: Storage, org: str, seed: int) -> None:
         self.storage, self.org, self.seed = storage, org, seed
         self.files: list[FileRecord] = []
@@ -652,7 +655,7 @@ def generate(storage: Storage, start: datetime, end: datetime, *, profile: str =
     start_us, end_us = to_us(floor_time(start, timedelta(minutes=1))), to_us(floor_time(end, timedelta(minutes=1)))
     if end_us <= start_us:
         raise ValueError(f"--to must be at least one whole minute after --from ({start} .. {end})")
-    writer = Writer(storage, org, seed)
+    writer = BucketFileWriter(storage, org, seed)
     pending: dict[tuple[str, str, int], list[pa.Table]] = defaultdict(list)
     rows: dict[str, int] = defaultdict(int)
 

@@ -34,7 +34,10 @@ from airflow_obs_provider.engine.window import floor_time
 
 DEMO_DB = "obs_demo"
 TENANT = "demo"
-REPO = Path(__file__).resolve().parents[1]
+PACKAGE = Path(__file__).resolve().parents[1]  # airflow_obs_provider/ (installed or in a checkout)
+# The checkout root when run from one (dags/, include/, scripts/devstack); in an installed wheel it
+# is site-packages, where those are absent and the packaged copies (or a clear error) take over.
+REPO = PACKAGE.parent
 
 
 @dataclass(frozen=True)
@@ -70,14 +73,14 @@ def demo_root() -> Path:
 
 def _dags_folder() -> Path:
     """The repository's dags/ in a checkout, else the example DAGs packaged in the wheel."""
-    for candidate in (REPO / "dags", Path(__file__).resolve().parent / "example_dags"):
+    for candidate in (REPO / "dags", PACKAGE / "example_dags"):
         if (candidate / "obs_backfill.py").is_file():
             return candidate
     raise FileNotFoundError("neither dags/ nor the packaged example_dags/ holds the obs_* DAG files")
 
 
 def _include_folder() -> Path | None:
-    for candidate in (REPO / "include", Path(__file__).resolve().parent / "include"):
+    for candidate in (REPO / "include", PACKAGE / "include"):
         if (candidate / "terraform").is_dir() and (candidate / "ansible").is_dir():
             return candidate
     return None
@@ -290,7 +293,7 @@ def cli_demo(args: argparse.Namespace) -> int:
         shutil.rmtree(paths.data)
     paths.logs.mkdir(parents=True, exist_ok=True)
     (paths.logs / "airflow.log").write_text("")  # this run's Airflow output only
-    from airflow_obs_provider.engine.gen.oo_data import generate
+    from airflow_obs_provider.devkit.gen import generate
     from airflow_obs_provider.engine.oo.storage import Storage
 
     result = generate(Storage.local(paths.data), start, end, seed=7)

@@ -14,7 +14,7 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 
-from airflow_obs_provider.bench.scratch import scratch_database
+from airflow_obs_provider.devkit.bench.scratch import scratch_database
 from airflow_obs_provider.engine.db import connect, ensure_tenant, redact_url
 from airflow_obs_provider.engine.topology.diff import DiffResult, apply_observation
 from airflow_obs_provider.engine.topology.model import Topology

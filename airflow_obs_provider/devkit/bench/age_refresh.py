@@ -25,7 +25,7 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
-from airflow_obs_provider.bench.scratch import scratch_database
+from airflow_obs_provider.devkit.bench.scratch import scratch_database
 from airflow_obs_provider.engine.age_graph import (
     active_window_ending,
     prepare_age_session,

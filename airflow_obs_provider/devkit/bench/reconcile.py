@@ -15,9 +15,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from airflow_obs_provider.bench.scratch import scratch_database
+from airflow_obs_provider.devkit.bench.scratch import scratch_database
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.config import load_config
-from airflow_obs_provider.engine.gen.oo_data import generate
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.secrets import SourceSecrets
 from airflow_obs_provider.engine.window import floor_time, split_range
