@@ -24,7 +24,7 @@ HANDLERS: dict[str, str] = {
     "run topo-iac": "airflow_obs_provider.jobs.topology:cli_run",
     "run topo-ansible": "airflow_obs_provider.jobs.topology:cli_run",
     "bench oo-agg": "airflow_obs_provider.devkit.bench.oo_agg:cli_bench",
-    "bench patterns": "airflow_obs_provider.devkit.bench.patterns:cli_bench",
+    "bench patterns": "airflow_obs_provider.devkit.bench.log_miner:cli_bench",
     "bench age-refresh": "airflow_obs_provider.devkit.bench.age_refresh:cli_bench",
     "bench topology": "airflow_obs_provider.devkit.bench.topology:cli_bench",
     "bench reconcile": "airflow_obs_provider.devkit.bench.reconcile:cli_bench",

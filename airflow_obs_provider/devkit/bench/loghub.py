@@ -72,7 +72,7 @@ def load_dir(directory: str | Path) -> list[LabeledSample]:
 def print_report(samples: list[LabeledSample], compare: Callable[[Sequence[str]], list[str]] | None = None,
                  ) -> dict[str, tuple[float, float, float | None, float | None]]:
     """Per system: (ours on Content, ours on raw lines, drain3 on Content, drain3 on raw lines);
-    drain3's scores are None when ``compare`` (plain drain3, see ``bench.patterns.plain_drain3``) is not given."""
+    drain3's scores are None when ``compare`` (plain drain3, see ``bench.log_miner.plain_drain3``) is not given."""
     print(f"{'system':<13}{'lines':>6}{'truth':>6}{'ours':>8}{'ours raw':>10}{'drain3':>8}{'drain3 raw':>12}")
     scores: dict[str, tuple[float, float, float | None, float | None]] = {}
     def ours(lines: Sequence[str]) -> list[str]:  # a fresh miner of the default configuration per run

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from airflow_obs_provider.devkit.corpora import STYLES, generate_corpora, group_accuracy
-from airflow_obs_provider.engine.patterns.miner import PatternMiner
+from airflow_obs_provider.engine.log_mining.miner import PatternMiner
 
 CORPORA = generate_corpora(1500, seed=21)
 
@@ -130,7 +130,7 @@ def test_very_long_lines_are_bounded() -> None:
 
 
 def test_unreadable_state_is_a_clear_error() -> None:
-    from airflow_obs_provider.engine.patterns.state import StateError
+    from airflow_obs_provider.engine.log_mining.state import StateError
 
     with pytest.raises(StateError, match="not readable"):
         PatternMiner.from_bytes(b"garbage")

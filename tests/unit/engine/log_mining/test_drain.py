@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_obs_provider.engine.patterns.drain import Cluster, PrefixTree, TokenDrain
-from airflow_obs_provider.engine.patterns.tokenizer import VAR
+from airflow_obs_provider.engine.log_mining.drain import Cluster, PrefixTree, TokenDrain
+from airflow_obs_provider.engine.log_mining.tokenizer import VAR
 
 
 def _tree(keys: list[tuple[str, ...]], depth: int = 4, max_children: int = 100) -> PrefixTree:

@@ -36,12 +36,12 @@ from itertools import compress, count, repeat
 from operator import ne, or_
 from typing import Any, ClassVar
 
-from airflow_obs_provider.engine.patterns.config import MinerConfig
-from airflow_obs_provider.engine.patterns.drain import TokenDrain, picker
-from airflow_obs_provider.engine.patterns.fingerprint import OTHER_TEMPLATE, fingerprint, other_fingerprint
-from airflow_obs_provider.engine.patterns.masks import DIGIT_RUN, apply_masks
-from airflow_obs_provider.engine.patterns.state import decode_state, encode_state
-from airflow_obs_provider.engine.patterns.tokenizer import VAR, Tokens, render, shown_word, tokenize
+from airflow_obs_provider.engine.log_mining.config import MinerConfig
+from airflow_obs_provider.engine.log_mining.drain import TokenDrain, picker
+from airflow_obs_provider.engine.log_mining.fingerprint import OTHER_TEMPLATE, fingerprint, other_fingerprint
+from airflow_obs_provider.engine.log_mining.masks import DIGIT_RUN, apply_masks
+from airflow_obs_provider.engine.log_mining.state import decode_state, encode_state
+from airflow_obs_provider.engine.log_mining.tokenizer import VAR, Tokens, render, shown_word, tokenize
 
 _LIST_SEPARATORS = frozenset({",", ";"})
 _ENUM_LIKE = re.compile(r"[A-Z][A-Z0-9_]+|[A-Z][a-z]+")
@@ -214,7 +214,7 @@ class PatternMiner:
         whole batch was mined.
 
         ``digit_normalised``: every run of ASCII digits in ``lines`` is already one ``0`` (what
-        log_patterns' DuckDB collapse hands over), so only lines with other characters are
+        window.py's DuckDB collapse hands over), so only lines with other characters are
         normalised again (``\\d`` also matches non-ASCII digits): same fingerprints, less work.
         ``secret_rules``: per line, :func:`masking.needle_rules_sql`'s bit set for the line as given
         (None: checked in Python); only with ``digit_normalised``, as masking reads the normalised line."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_obs_provider.engine.patterns.masks import apply_masks, digit_key
-from airflow_obs_provider.engine.patterns.tokenizer import VAR, render, tokenize
+from airflow_obs_provider.engine.log_mining.masks import apply_masks, digit_key
+from airflow_obs_provider.engine.log_mining.tokenizer import VAR, render, tokenize
 
 
 def masked(line: str) -> str:

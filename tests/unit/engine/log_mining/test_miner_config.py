@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_obs_provider.engine.patterns.config import MinerConfig
+from airflow_obs_provider.engine.log_mining.config import MinerConfig
 
 
 def test_overrides_take_the_type_of_their_default() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from airflow_obs_provider.devkit.bench.patterns import skeletons, stream_with_distinct_fraction
-from airflow_obs_provider.engine.patterns.masks import apply_masks, digit_key
+from airflow_obs_provider.devkit.bench.log_miner import skeletons, stream_with_distinct_fraction
+from airflow_obs_provider.engine.log_mining.masks import apply_masks, digit_key
 
 
 def _masked(line: str) -> str:

@@ -1,6 +1,6 @@
 """``obs-etl bench patterns``: Group Accuracy and lines/s of our miner vs plain drain3.
 
-Plain drain3 is the comparison only (the miner runs on its own Drain core, :mod:`..engine.patterns.drain`);
+Plain drain3 is the comparison only (the miner runs on its own Drain core, :mod:`..engine.log_mining.drain`);
 it is installed in the development venv by ``scripts/setup``, and when it is missing the figures of
 our miner are printed alone, with how to get it. Prints, side by side with drain3's ``TemplateMiner``
 on its default configuration:
@@ -31,8 +31,8 @@ from airflow_obs_provider.devkit.corpora import (
     generate_corpora,
     group_accuracy,
 )
-from airflow_obs_provider.engine.patterns.masks import DIGIT_RUN
-from airflow_obs_provider.engine.patterns.tokenizer import VAR
+from airflow_obs_provider.engine.log_mining.masks import DIGIT_RUN
+from airflow_obs_provider.engine.log_mining.tokenizer import VAR
 from airflow_obs_provider.patterns import PatternMiner
 
 _SLOT = re.compile(r"\{\w+\}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_obs_provider.engine.patterns.severity import is_error, most_severe, parse_severity, severity_of
+from airflow_obs_provider.engine.log_mining.severity import is_error, most_severe, parse_severity, severity_of
 
 
 @pytest.mark.parametrize(

@@ -50,10 +50,9 @@ from airflow_obs_provider.engine.aggregate.resources import (
     single_value_labels_sql,
 )
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
-from airflow_obs_provider.engine.masking import mask_text, needle_rules_sql
-from airflow_obs_provider.engine.patterns.config import MinerConfig
-from airflow_obs_provider.engine.patterns.fingerprint import OTHER_TEMPLATE
-from airflow_obs_provider.engine.patterns.severity import (
+from airflow_obs_provider.engine.log_mining.config import MinerConfig
+from airflow_obs_provider.engine.log_mining.fingerprint import OTHER_TEMPLATE
+from airflow_obs_provider.engine.log_mining.severity import (
     ERROR_RANK,
     LEVELS,
     RANK,
@@ -61,7 +60,7 @@ from airflow_obs_provider.engine.patterns.severity import (
     most_severe,
     parse_severity,
 )
-from airflow_obs_provider.engine.patterns.store import (
+from airflow_obs_provider.engine.log_mining.store import (
     PatternEntry,
     load_miner,
     lock_miner,
@@ -69,6 +68,7 @@ from airflow_obs_provider.engine.patterns.store import (
     save_miner,
     upsert_patterns,
 )
+from airflow_obs_provider.engine.masking import mask_text, needle_rules_sql
 from airflow_obs_provider.engine.window import Window, from_us, split_range
 from airflow_obs_provider.engine.writer import upsert_resources
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
-from airflow_obs_provider.engine.patterns.config import MinerConfig
-from airflow_obs_provider.engine.patterns.miner import PatternMiner
-from airflow_obs_provider.engine.patterns.severity import LEVELS
-from airflow_obs_provider.engine.patterns.state import StateError
+from airflow_obs_provider.engine.log_mining.config import MinerConfig
+from airflow_obs_provider.engine.log_mining.miner import PatternMiner
+from airflow_obs_provider.engine.log_mining.severity import LEVELS
+from airflow_obs_provider.engine.log_mining.state import StateError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def upsert_patterns(cur: Any, tenant_id: int, entries: list[PatternEntry]) -> No
     seen widened, and the sample of the earliest line kept.
 
     The sample is a function of the data alone, whatever order windows run in: each window offers its
-    earliest line of the pattern (:func:`log_patterns._samples`: at its first timestamp, the smallest
+    earliest line of the pattern (:func:`window._samples`: at its first timestamp, the smallest
     text), and the row keeps the offer with the earliest ``first_seen``, ties going to the smaller
     text (byte order). Keeping the first stored sample instead made the sample depend on which
     window happened to run first (a backfill, a clear, catch-up in any order)."""

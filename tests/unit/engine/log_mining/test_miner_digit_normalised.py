@@ -1,4 +1,4 @@
-"""The miner fed DuckDB's digit-normalised forms and needle bit sets (what log_patterns hands it)
+"""The miner fed DuckDB's digit-normalised forms and needle bit sets (what log_mining.window hands it)
 gives the same fingerprints, templates and aliases as fed the raw lines."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from airflow_obs_provider.devkit.corpora import generate_corpora
 from airflow_obs_provider.engine.aggregate.duck import connect_duckdb
-from airflow_obs_provider.engine.log_patterns import _form_sql
+from airflow_obs_provider.engine.log_mining.miner import PatternMiner
+from airflow_obs_provider.engine.log_mining.window import _form_sql
 from airflow_obs_provider.engine.masking import needle_rules_sql
-from airflow_obs_provider.engine.patterns.miner import PatternMiner
 
 _ODD_LINES = [
     "user ٣٤ logged in from 10.0.0.1", "user 34 logged in from 10.0.0.2", "port １２ open", "port 12 open",

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import eq, itemgetter
 
-from airflow_obs_provider.engine.patterns.tokenizer import VAR
+from airflow_obs_provider.engine.log_mining.tokenizer import VAR
 
 
 class Cluster:
