@@ -6,8 +6,8 @@
   pattern dictionary and aliases in Postgres);
 - :mod:`.window`: what the ``oo-agg`` job calls for one window (``log_pattern_5m``/``log_pattern`` rows).
 
-The public facade is :mod:`airflow_obs_provider.patterns`; the benchmark is
-:mod:`airflow_obs_provider.devkit.bench.log_miner` (``obs-etl bench patterns``).
+Users import the miner through the package's public ``patterns`` facade; the benchmark
+(``obs-etl bench patterns``) lives in the dev kit.
 """
 
 from __future__ import annotations
