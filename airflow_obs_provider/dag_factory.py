@@ -25,33 +25,30 @@ that same bundled file. Connection ids come from the ``airflow:`` block of the f
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from airflow_obs_provider.engine.config import (
+from airflow_obs_provider.engine.config import EtlConfig, JobConfig
+from airflow_obs_provider.engine.job_names import (
+    AGE_REFRESH,
+    JOB_NAMES,
+    OO_AGG,
     TOPOLOGY_JOB_BY_SOURCE,
     TOPOLOGY_SOURCE_BY_JOB,
-    EtlConfig,
-    JobConfig,
-    load_config,
-    load_config_text,
 )
 from airflow_obs_provider.engine.window import Window, floor_time
 from airflow_obs_provider.hooks.warehouse import postgres_url
 from airflow_obs_provider.operators.base import (
-    DEFAULT_CONFIG_ENV,
-    DEFAULT_CONFIG_VARIABLE,
     STATS_PREFIX,
     counting_failures,
     emit_window_stats,
-    load_etl_config,
     run_info_from_context,
     window_from_context,
 )
+from airflow_obs_provider.orchestration.config_sources import CONFIG_VARIABLE, NoConfigError, resolve_config
 from airflow_obs_provider.orchestration.schedule import ScheduleSettings, schedule_settings
 from airflow_obs_provider.version_compat import (
     DAG,
@@ -104,16 +101,11 @@ def runtime_config(fallback_file: str | None) -> tuple[EtlConfig, str | None]:
 
     Order: ``OBS_ETL_CONFIG`` file, Airflow Variable ``obs_etl_config``, the file found at parse time.
     """
-    if os.environ.get(DEFAULT_CONFIG_ENV):
-        return load_etl_config(), None
-    text = Variable.get(DEFAULT_CONFIG_VARIABLE, None)  # positional default: same on 2.11 and 3.x
-    if text is not None:  # read once: the metadata DB is not asked a second time
-        return load_config_text(text), None
-    if fallback_file and Path(fallback_file).is_file():
-        return load_config(fallback_file), fallback_file
-    raise AirflowFailException(
-        f"no obs-etl configuration: set {DEFAULT_CONFIG_ENV} to a YAML file or create the Airflow Variable "
-        f"{DEFAULT_CONFIG_VARIABLE} holding it (see include/etl.yaml)")
+    try:
+        # positional default: the same call on Airflow 2.11 and 3.x
+        return resolve_config(lambda name: Variable.get(name, None), fallback_file=fallback_file)
+    except NoConfigError as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 def _is_eligible(window: Window, job: JobConfig) -> bool:
@@ -225,16 +217,16 @@ def build_oo_agg_dag(dags_dir: Path | None = None) -> DAG:
     from airflow_obs_provider.operators.oo_to_timescale import OOToTimescaleOperator
 
     settings = schedule_settings(dags_dir)
-    with DAG(dag_id="obs_oo_agg", **_dag_kwargs(settings, "oo-agg", _OO_AGG_DOC)) as dag:
-        tenants = _selection_task("oo-agg", settings, with_config_path=True)
-        eligible = _eligibility_sensor("oo-agg", settings)
+    with DAG(dag_id="obs_oo_agg", **_dag_kwargs(settings, OO_AGG, _OO_AGG_DOC)) as dag:
+        tenants = _selection_task(OO_AGG, settings, with_config_path=True)
+        eligible = _eligibility_sensor(OO_AGG, settings)
         eligible >> _done(OOToTimescaleOperator.partial(
             task_id="aggregate",
             postgres_conn_id=settings.postgres_conn_id,
             aws_conn_id=settings.aws_conn_id,
             oo_conn_id=settings.oo_conn_id,
             file_list_conn_id=settings.file_list_conn_id,
-            config_variable=DEFAULT_CONFIG_VARIABLE,
+            config_variable=CONFIG_VARIABLE,
             map_index_template="{{ task.tenant }}",
         ).expand_kwargs(tenants))
     return dag
@@ -256,8 +248,8 @@ def build_age_refresh_dag(dags_dir: Path | None = None) -> DAG:
     from airflow_obs_provider.operators.age_refresh import AgeRefreshOperator
 
     settings = schedule_settings(dags_dir)
-    oo_job = settings.job("oo-agg")
-    with DAG(dag_id="obs_age_refresh", **_dag_kwargs(settings, "age-refresh", _AGE_DOC)) as dag:
+    oo_job = settings.job(OO_AGG)
+    with DAG(dag_id="obs_age_refresh", **_dag_kwargs(settings, AGE_REFRESH, _AGE_DOC)) as dag:
         wait = ExternalTaskSensor(
             task_id="wait_for_oo_agg",
             external_dag_id="obs_oo_agg",
@@ -270,8 +262,8 @@ def build_age_refresh_dag(dags_dir: Path | None = None) -> DAG:
             timeout=(oo_job.delay + timedelta(hours=6)).total_seconds(),
             retries=0,  # a sensor timeout or an upstream failure is final; clear the run to wait again
         )
-        tenants = _selection_task("age-refresh", settings, with_config_path=False)
-        active_window = settings.job("age-refresh").options.get("active_window")  # else the operator's default
+        tenants = _selection_task(AGE_REFRESH, settings, with_config_path=False)
+        active_window = settings.job(AGE_REFRESH).options.get("active_window")  # else the operator's default
         wait >> _done(AgeRefreshOperator.partial(
             task_id="refresh_graph",
             postgres_conn_id=settings.postgres_conn_id,
@@ -297,7 +289,7 @@ def build_topology_dag(source: str, dags_dir: Path | None = None) -> DAG:
             source=source,
             postgres_conn_id=settings.postgres_conn_id,
             aws_conn_id=settings.aws_conn_id,
-            config_variable=DEFAULT_CONFIG_VARIABLE,
+            config_variable=CONFIG_VARIABLE,
             map_index_template="{{ task.tenant }}",
         ).expand_kwargs(tenants))
     return dag
@@ -316,14 +308,14 @@ def _run_planned(planned: Mapping[str, Any], cfg: EtlConfig, settings: ScheduleS
     pg_url = postgres_url(settings.postgres_conn_id)
     info = run_info_from_context(context)
     with counting_failures(item.job, item.tenant):
-        if item.job == "oo-agg":
+        if item.job == OO_AGG:
             from airflow_obs_provider.jobs import oo_agg
 
             secrets = source_secrets(aws_conn_id=settings.aws_conn_id, oo_conn_id=settings.oo_conn_id,
                                      file_list_conn_id=settings.file_list_conn_id)
             result = oo_agg.run(cfg, item.tenant, window, pg_url=pg_url, secrets=secrets, run_info=info,
                                 allow_shrink=item.allow_shrink)
-        elif item.job == "age-refresh":
+        elif item.job == AGE_REFRESH:
             from airflow_obs_provider.jobs import age_refresh
             from airflow_obs_provider.orchestration.backfill import active_window_length
 
@@ -353,7 +345,7 @@ def build_backfill_dag(dags_dir: Path | None = None) -> DAG:
         tags=[*TAGS, "backfill"],
         doc_md=_BACKFILL_DOC,
         params={
-            "job": Param("oo-agg", type="string", enum=["oo-agg", "age-refresh", "topo-iac", "topo-ansible"],
+            "job": Param(OO_AGG, type="string", enum=list(JOB_NAMES),
                          description="which job to run"),
             "tenant": Param("demo", type="string", minLength=1, description="dim_tenant code from the config"),
             "from": Param("2026-01-01T00:00:00+00:00", type="string", format="date-time",
@@ -419,7 +411,7 @@ def build_backfill_dag(dags_dir: Path | None = None) -> DAG:
 def emit_reconcile_stats(tenant: str, report: Any) -> None:
     """Counters of one reconcile pass: windows rerun for late records, and those records."""
     name = f"{STATS_PREFIX}.oo_agg"
-    tags = {"job": "oo-agg", "tenant": tenant}
+    tags = {"job": OO_AGG, "tenant": tenant}
     Stats.incr(f"{name}.late_windows", count=int(report.late_windows), tags=tags)
     Stats.incr(f"{name}.late_records", count=int(report.late_records), tags=tags)
 
@@ -429,7 +421,7 @@ def build_reconcile_dag(dags_dir: Path | None = None) -> DAG:
 
     settings = schedule_settings(dags_dir)
     fallback = str(settings.config_file) if settings.config_file else None
-    oo_job = settings.job("oo-agg")
+    oo_job = settings.job(OO_AGG)
     interval = parse_duration(oo_job.options.get("reconcile_interval", RECONCILE_INTERVAL))
     with DAG(
         dag_id="obs_reconcile",
@@ -438,7 +430,7 @@ def build_reconcile_dag(dags_dir: Path | None = None) -> DAG:
         catchup=False,  # a pass checks the whole late horizon as of now: missed passes need no replay
         max_active_runs=1,
         default_args=default_args(),
-        tags=[*TAGS, "oo-agg", "reconcile"],
+        tags=[*TAGS, OO_AGG, "reconcile"],
         doc_md=_RECONCILE_DOC,
         on_failure_callback=partial(dag_failure_callback, callback_path=None),
     ) as dag:
@@ -449,7 +441,7 @@ def build_reconcile_dag(dags_dir: Path | None = None) -> DAG:
             from airflow_obs_provider.orchestration.selection import tenants_for_job
 
             cfg, _ = runtime_config(fallback)
-            return [{"tenant": t.code} for t in tenants_for_job(cfg, "oo-agg")]
+            return [{"tenant": t.code} for t in tenants_for_job(cfg, OO_AGG)]
 
         @task(task_id="reconcile", map_index_template="{{ task.op_kwargs['tenant'] }}")
         def reconcile_tenant(tenant: str, **context: Any) -> dict[str, Any]:

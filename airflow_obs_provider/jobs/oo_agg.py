@@ -62,6 +62,7 @@ from airflow_obs_provider.engine.aggregate.resources import merge_resources
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 from airflow_obs_provider.engine.config import ConfigError, EtlConfig, JobConfig, load_config
 from airflow_obs_provider.engine.db import redact_url
+from airflow_obs_provider.engine.job_names import OO_AGG
 from airflow_obs_provider.engine.late_data import DigestBuilder
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, WindowTx, run_window
 from airflow_obs_provider.engine.log_mining.config import MinerConfig
@@ -76,7 +77,7 @@ from airflow_obs_provider.engine.writer import (
     upsert_resources,
 )
 
-JOB = "oo-agg"
+JOB = OO_AGG
 BUCKET_KINDS = ("local", "s3")  # sources whose files a digest can name (the API has no files)
 # OpenObserve's ZO_INGEST_ALLOWED_UPTO default: records older than this are refused at ingest.
 DEFAULT_LATE_HORIZON = "5h"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_obs_provider.engine.config import TOPOLOGY_JOB_BY_SOURCE
+from airflow_obs_provider.engine.job_names import TOPOLOGY_JOB_BY_SOURCE
 from airflow_obs_provider.hooks.warehouse import postgres_url
 from airflow_obs_provider.operators.base import (
     counting_failures,
