@@ -37,14 +37,11 @@ from airflow_obs_provider.engine.job_names import (
     JOB_NAMES,
     OO_AGG,
     TOPOLOGY_JOB_BY_SOURCE,
-    TOPOLOGY_SOURCE_BY_JOB,
 )
 from airflow_obs_provider.engine.window import Window, floor_time
 from airflow_obs_provider.hooks.warehouse import postgres_url
 from airflow_obs_provider.operators.base import (
     STATS_PREFIX,
-    counting_failures,
-    emit_window_stats,
     run_info_from_context,
     window_from_context,
 )
@@ -299,36 +296,18 @@ def build_topology_dag(source: str, dags_dir: Path | None = None) -> DAG:
 
 def _run_planned(planned: Mapping[str, Any], cfg: EtlConfig, settings: ScheduleSettings,
                  context: Mapping[str, Any]) -> dict[str, Any]:
-    """Run one backfill window through the job functions (the same ones the operators call)."""
-    from airflow_obs_provider.hooks.source_secrets import source_secrets
-    from airflow_obs_provider.orchestration.backfill import PlannedWindow
+    """Run one backfill window through the operators' own path (:func:`run_job_window`)."""
+    from airflow_obs_provider.operators.windowed import run_job_window
+    from airflow_obs_provider.orchestration.backfill import PlannedWindow, active_window_length
 
     item = PlannedWindow.from_dict(planned)
-    window = item.window
-    pg_url = postgres_url(settings.postgres_conn_id)
-    info = run_info_from_context(context)
-    with counting_failures(item.job, item.tenant):
-        if item.job == OO_AGG:
-            from airflow_obs_provider.jobs import oo_agg
-
-            secrets = source_secrets(aws_conn_id=settings.aws_conn_id, oo_conn_id=settings.oo_conn_id,
-                                     file_list_conn_id=settings.file_list_conn_id)
-            result = oo_agg.run(cfg, item.tenant, window, pg_url=pg_url, secrets=secrets, run_info=info,
-                                allow_shrink=item.allow_shrink)
-        elif item.job == AGE_REFRESH:
-            from airflow_obs_provider.jobs import age_refresh
-            from airflow_obs_provider.orchestration.backfill import active_window_length
-
-            result = age_refresh.run(item.tenant, window.end, pg_url=pg_url, run_info=info,
-                                     active_window=active_window_length(cfg), configured_tenants=cfg.tenant_codes)
-        else:
-            from airflow_obs_provider.jobs import topology
-
-            secrets = source_secrets(aws_conn_id=settings.aws_conn_id)
-            result = topology.run(cfg, item.tenant, TOPOLOGY_SOURCE_BY_JOB[item.job], window.end, pg_url=pg_url,
-                                  secrets=secrets, run_info=info)
-    emit_window_stats(item.job, item.tenant, result)
-    return {"job": item.job, "tenant": item.tenant, "window": str(window), "status": result.status,
+    options: dict[str, Any] = {"allow_shrink": item.allow_shrink}
+    if item.job == AGE_REFRESH:
+        options["active_window"] = active_window_length(cfg)
+    result = run_job_window(item.job, item.tenant, item.window, load_config=lambda: cfg,
+                            postgres_conn_id=settings.postgres_conn_id, connections=settings.connections,
+                            run_info=run_info_from_context(context), options=options)
+    return {"job": item.job, "tenant": item.tenant, "window": str(item.window), "status": result.status,
             "rows_in": result.rows_in, "rows_out": result.rows_out}
 
 
