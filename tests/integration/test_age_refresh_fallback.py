@@ -16,11 +16,11 @@ from support.age_scenarios import (
     tenant_id,
     write_calls,
 )
+from support.databases import create_database, drop_database
 
 from airflow_obs_provider.engine.age_graph import age_unavailable_reason
 from airflow_obs_provider.engine.bootstrap import bootstrap
 from airflow_obs_provider.jobs.age_refresh import run
-from tests.conftest import create_database, drop_database
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ from support.age_scenarios import (
     tenant_id,
     write_calls,
 )
+from support.databases import create_database, drop_database
 
 from airflow_obs_provider.engine.bootstrap import bootstrap
-from tests.conftest import create_database, drop_database
 
 pytestmark = pytest.mark.integration
 
