@@ -18,19 +18,19 @@ from typing import Any
 # and returns a process exit code.
 HANDLERS: dict[str, str] = {
     "bootstrap": "airflow_obs_provider.engine.bootstrap:cli_bootstrap",
-    "gen-oo-data": "airflow_obs_provider.engine.gen.oo_data:cli_generate",
+    "gen-oo-data": "airflow_obs_provider.devkit.gen:cli_generate",
     "run oo-agg": "airflow_obs_provider.jobs.oo_agg:cli_run",
     "run age-refresh": "airflow_obs_provider.jobs.age_refresh:cli_run",
     "run topo-iac": "airflow_obs_provider.jobs.topology:cli_run",
     "run topo-ansible": "airflow_obs_provider.jobs.topology:cli_run",
-    "bench oo-agg": "airflow_obs_provider.bench.oo_agg:cli_bench",
-    "bench patterns": "airflow_obs_provider.bench.patterns:cli_bench",
-    "bench age-refresh": "airflow_obs_provider.bench.age_refresh:cli_bench",
-    "bench topology": "airflow_obs_provider.bench.topology:cli_bench",
-    "bench reconcile": "airflow_obs_provider.bench.reconcile:cli_bench",
+    "bench oo-agg": "airflow_obs_provider.devkit.bench.oo_agg:cli_bench",
+    "bench patterns": "airflow_obs_provider.devkit.bench.log_miner:cli_bench",
+    "bench age-refresh": "airflow_obs_provider.devkit.bench.age_refresh:cli_bench",
+    "bench topology": "airflow_obs_provider.devkit.bench.topology:cli_bench",
+    "bench reconcile": "airflow_obs_provider.devkit.bench.reconcile:cli_bench",
     "reconcile": "airflow_obs_provider.jobs.reconcile:cli_reconcile",
     "status": "airflow_obs_provider.jobs.status:cli_status",
-    "demo": "airflow_obs_provider.demo:cli_demo",
+    "demo": "airflow_obs_provider.devkit.demo:cli_demo",
 }
 
 

@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
-from airflow_obs_provider.engine.patterns.config import MinerConfig
-from airflow_obs_provider.engine.patterns.fingerprint import OTHER_TEMPLATE, fingerprint
-from airflow_obs_provider.engine.patterns.miner import PatternMiner
-from airflow_obs_provider.engine.patterns.state import StateError
+from airflow_obs_provider.engine.log_mining.config import MinerConfig
+from airflow_obs_provider.engine.log_mining.fingerprint import OTHER_TEMPLATE, fingerprint
+from airflow_obs_provider.engine.log_mining.miner import PatternMiner
+from airflow_obs_provider.engine.log_mining.state import StateError
 
 __all__ = ["OTHER_TEMPLATE", "MinerConfig", "PatternMiner", "StateError", "fingerprint"]

@@ -23,12 +23,13 @@ from typing import Any
 
 from airflow_obs_provider.engine.bootstrap import GRAPH_NAME, age_graph_ready
 from airflow_obs_provider.engine.db import has_extension, sql_text
+from airflow_obs_provider.engine.job_names import AGE_REFRESH
 from airflow_obs_provider.engine.ledger import WindowTx
 from airflow_obs_provider.engine.window import Window, WindowError, floor_time, future_horizon
 
 log = logging.getLogger(__name__)
 
-JOB = "age-refresh"
+JOB = AGE_REFRESH
 BUCKET = timedelta(minutes=5)  # service_call_5m's bucket width
 DEFAULT_ACTIVE_WINDOW = timedelta(minutes=10)
 SQL_FILE = "age_refresh.sql"

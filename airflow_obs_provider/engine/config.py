@@ -15,21 +15,27 @@ from typing import Any
 
 import yaml
 
+from airflow_obs_provider.engine.job_names import (
+    AGE_REFRESH,
+    JOB_NAMES,
+    OO_AGG,
+    TOPO_ANSIBLE,
+    TOPO_IAC,
+    TOPOLOGY_JOB_BY_SOURCE,
+    TOPOLOGY_SOURCE_BY_JOB,
+)
 from airflow_obs_provider.engine.window import parse_duration, parse_time
 
-JOB_NAMES = ("oo-agg", "age-refresh", "topo-iac", "topo-ansible")
-# The topology jobs and the tenant block (source) each one reads; here, in a light module, because
-# the operators and the DAG factory need them while the scheduler parses DAG files.
-TOPOLOGY_JOB_BY_SOURCE = {"terraform": "topo-iac", "ansible": "topo-ansible"}
-TOPOLOGY_SOURCE_BY_JOB = {job: source for source, job in TOPOLOGY_JOB_BY_SOURCE.items()}
+# Re-exported: callers took the job names from here before engine.job_names existed.
+__all__ = ["JOB_NAMES", "TOPOLOGY_JOB_BY_SOURCE", "TOPOLOGY_SOURCE_BY_JOB"]
 
 # Defaults follow design §2 and the origin brief: the bucket reader's delay must
 # exceed OpenObserve's ~10-minute WAL horizon.
 _JOB_DEFAULTS: dict[str, dict[str, Any]] = {
-    "oo-agg": {"interval": "1m", "align": "1m", "delay": "12m", "initial_lookback": "24h", "max_active_runs": 4},
-    "age-refresh": {"interval": "5m", "align": "5m", "delay": "12m", "initial_lookback": "1h", "max_active_runs": 1},
-    "topo-iac": {"interval": "15m", "align": "15m", "delay": "0s", "initial_lookback": "48h", "max_active_runs": 1},
-    "topo-ansible": {"interval": "1h", "align": "1h", "delay": "0s", "initial_lookback": "168h", "max_active_runs": 1},
+    OO_AGG: {"interval": "1m", "align": "1m", "delay": "12m", "initial_lookback": "24h", "max_active_runs": 4},
+    AGE_REFRESH: {"interval": "5m", "align": "5m", "delay": "12m", "initial_lookback": "1h", "max_active_runs": 1},
+    TOPO_IAC: {"interval": "15m", "align": "15m", "delay": "0s", "initial_lookback": "48h", "max_active_runs": 1},
+    TOPO_ANSIBLE: {"interval": "1h", "align": "1h", "delay": "0s", "initial_lookback": "168h", "max_active_runs": 1},
 }
 
 
@@ -37,10 +43,10 @@ _JOB_DEFAULTS: dict[str, dict[str, Any]] = {
 # oo-agg window would split metric_1m minutes between two windows, each replacing the minute
 # with half of its points; an age-refresh between 5-minute buckets would count partial buckets.
 JOB_GRAIN: dict[str, timedelta] = {
-    "oo-agg": timedelta(minutes=1),
-    "age-refresh": timedelta(minutes=5),
-    "topo-iac": timedelta(seconds=1),
-    "topo-ansible": timedelta(seconds=1),
+    OO_AGG: timedelta(minutes=1),
+    AGE_REFRESH: timedelta(minutes=5),
+    TOPO_IAC: timedelta(seconds=1),
+    TOPO_ANSIBLE: timedelta(seconds=1),
 }
 
 
@@ -111,7 +117,7 @@ class EtlConfig:
 def _job(name: str, raw: Mapping[str, Any], tenant_lookbacks: Mapping[str, Any]) -> JobConfig:
     # precedence: the job's own keys, then a top-level/tenants-level initial_lookback, then defaults
     lookback = {"initial_lookback": tenant_lookbacks[name]} if name in tenant_lookbacks else {}
-    merged = {**_JOB_DEFAULTS.get(name, _JOB_DEFAULTS["oo-agg"]), **lookback, **(raw or {})}
+    merged = {**_JOB_DEFAULTS.get(name, _JOB_DEFAULTS[OO_AGG]), **lookback, **(raw or {})}
     known = {"interval", "align", "delay", "initial_lookback", "max_active_runs", "failure_threshold", "concurrency"}
     try:
         job = JobConfig(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_obs_provider.engine.oo.tls import parse_verify
+from airflow_obs_provider.engine.tls import parse_verify
 from airflow_obs_provider.get_provider_info import (
     OPENOBSERVE_CONN_FIELDS,
     OPENOBSERVE_DEFAULT_ORG,

@@ -62,10 +62,11 @@ from airflow_obs_provider.engine.aggregate.resources import merge_resources
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 from airflow_obs_provider.engine.config import ConfigError, EtlConfig, JobConfig, load_config
 from airflow_obs_provider.engine.db import redact_url
+from airflow_obs_provider.engine.job_names import OO_AGG
 from airflow_obs_provider.engine.late_data import DigestBuilder
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, WindowTx, run_window
+from airflow_obs_provider.engine.log_mining.config import MinerConfig
 from airflow_obs_provider.engine.oo.source import OOSource, SourceSecrets, open_source
-from airflow_obs_provider.engine.patterns.config import MinerConfig
 from airflow_obs_provider.engine.window import Window, WindowError, parse_duration, parse_time, split_range
 from airflow_obs_provider.engine.writer import (
     METRIC_1M,
@@ -76,7 +77,7 @@ from airflow_obs_provider.engine.writer import (
     upsert_resources,
 )
 
-JOB = "oo-agg"
+JOB = OO_AGG
 BUCKET_KINDS = ("local", "s3")  # sources whose files a digest can name (the API has no files)
 # OpenObserve's ZO_INGEST_ALLOWED_UPTO default: records older than this are refused at ingest.
 DEFAULT_LATE_HORIZON = "5h"
@@ -177,12 +178,12 @@ def _read_all(source: OOSource, stream_type: str, from_us: int, to_us: int, loca
     return got
 
 
-def _log_patterns() -> ModuleType:
-    """The pattern miner, imported only by windows that close a bucket (the miner and its state cost
-    memory a metrics-only minute does not need)."""
-    from airflow_obs_provider.engine import log_patterns
+def _window_mining() -> ModuleType:
+    """The window-level log mining, imported only by windows that close a bucket (the miner and its
+    state cost memory a metrics-only minute does not need)."""
+    from airflow_obs_provider.engine.log_mining import window
 
-    return log_patterns
+    return window
 
 
 def _prefer_system_memory_pool() -> None:
@@ -244,7 +245,7 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
             stages["aggregate"] = time.perf_counter() - t
 
             t = time.perf_counter()
-            log_streams = (_read_all(source, "logs", *buckets, locators, _log_patterns().input_columns(mapping),
+            log_streams = (_read_all(source, "logs", *buckets, locators, _window_mining().input_columns(mapping),
                                      digest=digest) if buckets else [])
             stages["read_logs"] = time.perf_counter() - t
             seen += [("logs", tb.column_names, tb.num_rows) for _, tb in log_streams]
@@ -262,7 +263,7 @@ def window_body(cfg: EtlConfig, tenant: str, window: Window, *,
             stages["write"] = time.perf_counter() - t
             if buckets:
                 t = time.perf_counter()
-                pattern_rows = _log_patterns().write_window_patterns(tx, log_streams, *buckets, mapping=mapping,
+                pattern_rows = _window_mining().write_window_patterns(tx, log_streams, *buckets, mapping=mapping,
                                                                      config=miner_config, con=con)
                 stages["patterns"] = time.perf_counter() - t
         finally:

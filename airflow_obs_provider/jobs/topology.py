@@ -17,15 +17,10 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from airflow_obs_provider.engine.config import (
-    TOPOLOGY_JOB_BY_SOURCE,
-    TOPOLOGY_SOURCE_BY_JOB,
-    EtlConfig,
-    TenantConfig,
-    load_config,
-)
+from airflow_obs_provider.engine.config import EtlConfig, TenantConfig, load_config
+from airflow_obs_provider.engine.job_names import TOPO_IAC, TOPOLOGY_JOB_BY_SOURCE, TOPOLOGY_SOURCE_BY_JOB
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, WindowTx, run_window
-from airflow_obs_provider.engine.oo.source import SourceSecrets
+from airflow_obs_provider.engine.secrets import SourceSecrets
 from airflow_obs_provider.engine.topology.diff import (
     apply_observation,
     lock_source,
@@ -46,7 +41,7 @@ def job_of(source: str) -> str:
 def read_source(source: str, tenant: TenantConfig, config: EtlConfig,
                 secrets: SourceSecrets | None = None) -> tuple[Topology, dict[str, int]]:
     """The tenant's current topology according to ``source``."""
-    if job_of(source) == "topo-iac":
+    if job_of(source) == TOPO_IAC:
         from airflow_obs_provider.engine.topology.terraform import read_terraform
 
         return read_terraform(tenant.terraform, base_dir=config.base_dir, secrets=secrets)

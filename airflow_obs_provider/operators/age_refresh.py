@@ -6,20 +6,15 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow_obs_provider.engine.age_graph import DEFAULT_ACTIVE_WINDOW, JOB
-from airflow_obs_provider.engine.window import parse_duration
-from airflow_obs_provider.operators.base import (
-    counting_failures,
-    emit_window_stats,
-    pg_url_from_connection,
-    run_info_from_context,
-    window_from_context,
-)
+from airflow_obs_provider.engine.age_graph import DEFAULT_ACTIVE_WINDOW
+from airflow_obs_provider.engine.job_names import AGE_REFRESH
+from airflow_obs_provider.engine.ledger import WindowResult
+from airflow_obs_provider.engine.window import Window, parse_duration
+from airflow_obs_provider.operators.windowed import WindowedJobOperator
 from airflow_obs_provider.orchestration.schedule import DEFAULT_POSTGRES_CONN_ID
-from airflow_obs_provider.version_compat import BaseOperator
 
 
-class AgeRefreshOperator(BaseOperator):
+class AgeRefreshOperator(WindowedJobOperator):
     """Make AGE graph ``obs_graph`` hold exactly ``tenant``'s calls of ``[T - active_window, T)``.
 
     T is the run's ``data_interval_end``; the run's own interval only supplies T
@@ -35,6 +30,7 @@ class AgeRefreshOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("tenant",)
     ui_color = "#d7ecf7"
+    job_name = AGE_REFRESH
 
     def __init__(
         self,
@@ -44,23 +40,19 @@ class AgeRefreshOperator(BaseOperator):
         active_window: timedelta | str = DEFAULT_ACTIVE_WINDOW,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.tenant = tenant
-        self.postgres_conn_id = postgres_conn_id
+        super().__init__(tenant=tenant, postgres_conn_id=postgres_conn_id, **kwargs)
         self.active_window = parse_duration(active_window)
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_obs_provider.jobs.age_refresh import describe, run
+    def job_options(self) -> dict[str, Any]:
+        return {"active_window": self.active_window}
 
-        at = window_from_context(context).end
-        with counting_failures(JOB, self.tenant):
-            result = run(self.tenant, at, pg_url=pg_url_from_connection(self.postgres_conn_id),
-                         run_info=run_info_from_context(context), active_window=self.active_window)
+    def report(self, result: WindowResult, window: Window) -> dict[str, Any]:
+        from airflow_obs_provider.jobs.age_refresh import describe
+
         missing = result.details.get("age_unavailable")
         if missing:
             self.log.warning("Apache AGE is missing: %s. Using the relational fallback: table active_call_edge "
                              "holds the active edges; install AGE and run obs-etl bootstrap for Cypher.", missing)
         self.log.info("%s", describe(result))
-        emit_window_stats(JOB, self.tenant, result)
         return {"status": result.status, "edges": result.rows_out, "graph_mode": result.details.get("graph_mode"),
                 "window_from": result.window.start.isoformat(), "window_to": result.window.end.isoformat()}

@@ -7,21 +7,19 @@ window from ``data_interval_start/end`` only, and call a job in ``airflow_obs_pr
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow_obs_provider.engine.config import EtlConfig, load_config, load_config_text
+from airflow_obs_provider.engine.config import EtlConfig
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult
 from airflow_obs_provider.engine.window import Window
-from airflow_obs_provider.orchestration.schedule import CONFIG_ENV as DEFAULT_CONFIG_ENV
+from airflow_obs_provider.orchestration.config_sources import resolve_config
 from airflow_obs_provider.version_compat import Stats, Variable
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONFIG_VARIABLE = "obs_etl_config"
 STATS_PREFIX = "obs_etl"
 
 
@@ -40,29 +38,11 @@ def run_info_from_context(context: Mapping[str, Any]) -> RunInfo:
     )
 
 
-def pg_url_from_connection(postgres_conn_id: str) -> str:
-    """A libpq URL for a Postgres connection id (never logged: it may hold a password)."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    uri = PostgresHook(postgres_conn_id=postgres_conn_id).get_uri()
-    # SQLAlchemy-style schemes are not libpq's.
-    for prefix in ("postgresql+psycopg2://", "postgresql+psycopg://", "postgres://"):
-        if uri.startswith(prefix):
-            uri = "postgresql://" + uri[len(prefix):]
-    return uri
-
-
 def load_etl_config(config_path: str | None = None, config_variable: str | None = None) -> EtlConfig:
-    """Configuration from a YAML file (argument or ``OBS_ETL_CONFIG``) or an Airflow Variable holding YAML.
-
-    Called at execute time only: reading a Variable at parse time would hit the
-    metadata DB on every DAG parse.
-    """
-    path = config_path or os.environ.get(DEFAULT_CONFIG_ENV)
-    if path:
-        return load_config(path)
-    text = Variable.get(config_variable or DEFAULT_CONFIG_VARIABLE)
-    return load_config_text(text)
+    """Configuration from a YAML file (argument or ``OBS_ETL_CONFIG``) or an Airflow Variable holding
+    YAML, in the order :mod:`..orchestration.config_sources` decides (a missing Variable fails as Airflow's
+    own error: an operator has no bundled file to fall back on)."""
+    return resolve_config(Variable.get, config_path=config_path, config_variable=config_variable)[0]
 
 
 def emit_window_stats(job: str, tenant: str, result: WindowResult) -> None:

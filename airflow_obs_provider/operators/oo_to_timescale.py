@@ -6,20 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_obs_provider.operators.base import (
-    counting_failures,
-    emit_window_stats,
-    load_etl_config,
-    pg_url_from_connection,
-    run_info_from_context,
-    window_from_context,
-)
-from airflow_obs_provider.operators.secrets import source_secrets
+from airflow_obs_provider.engine.config import EtlConfig
+from airflow_obs_provider.engine.job_names import OO_AGG
+from airflow_obs_provider.engine.ledger import WindowResult
+from airflow_obs_provider.engine.window import Window
+from airflow_obs_provider.operators.windowed import ConfiguredJobOperator
 from airflow_obs_provider.orchestration.schedule import DEFAULT_POSTGRES_CONN_ID
-from airflow_obs_provider.version_compat import BaseOperator
 
 
-class OOToTimescaleOperator(BaseOperator):
+class OOToTimescaleOperator(ConfiguredJobOperator):
     """Run the ``oo-agg`` job (see :mod:`airflow_obs_provider.jobs.oo_agg`) for ``tenant`` and the run's
     window ``[data_interval_start, data_interval_end)``, exactly once.
 
@@ -38,6 +33,7 @@ class OOToTimescaleOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("tenant", "config_path", "config_variable")
     ui_color = "#e8f4e4"
+    job_name = OO_AGG
 
     def __init__(
         self,
@@ -52,31 +48,29 @@ class OOToTimescaleOperator(BaseOperator):
         allow_shrink: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.tenant = tenant
-        self.config_path = config_path
-        self.config_variable = config_variable
-        self.postgres_conn_id = postgres_conn_id
+        super().__init__(tenant=tenant, config_path=config_path, config_variable=config_variable,
+                         postgres_conn_id=postgres_conn_id, **kwargs)
         self.aws_conn_id = aws_conn_id
         self.oo_conn_id = oo_conn_id
         self.file_list_conn_id = file_list_conn_id
         self.allow_shrink = allow_shrink
         self._source: dict[str, Any] | None = None  # for lineage, set by execute
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_obs_provider.jobs.oo_agg import JOB, run
-
-        window = window_from_context(context)
-        cfg = load_etl_config(self.config_path, self.config_variable)
+    def load_config(self) -> EtlConfig | None:
+        cfg = super().load_config()
+        assert cfg is not None
         self._source = dict(cfg.tenant(self.tenant).source)
-        pg_url = pg_url_from_connection(self.postgres_conn_id)
-        with counting_failures(JOB, self.tenant):
-            secrets = source_secrets(aws_conn_id=self.aws_conn_id, oo_conn_id=self.oo_conn_id,
-                                     file_list_conn_id=self.file_list_conn_id)
-            result = run(cfg, self.tenant, window, pg_url=pg_url, secrets=secrets,
-                         run_info=run_info_from_context(context), allow_shrink=self.allow_shrink)
-        emit_window_stats(JOB, self.tenant, result)
-        self.log.info("%s %s %s: %s, %d records read, %d rows written in %.2fs", JOB, self.tenant, window,
+        return cfg
+
+    def connection_ids(self) -> dict[str, str | None]:
+        return {"aws_conn_id": self.aws_conn_id, "oo_conn_id": self.oo_conn_id,
+                "file_list_conn_id": self.file_list_conn_id}
+
+    def job_options(self) -> dict[str, Any]:
+        return {"allow_shrink": self.allow_shrink}
+
+    def report(self, result: WindowResult, window: Window) -> dict[str, Any]:
+        self.log.info("%s %s %s: %s, %d records read, %d rows written in %.2fs", OO_AGG, self.tenant, window,
                       result.status, result.rows_in, result.rows_out, result.seconds)
         return {"status": result.status, "rows_in": result.rows_in, "rows_out": result.rows_out,
                 "window_from": window.start.isoformat(), "window_to": window.end.isoformat()}

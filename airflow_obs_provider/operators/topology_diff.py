@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from airflow_obs_provider.engine.config import TOPOLOGY_JOB_BY_SOURCE
-from airflow_obs_provider.operators.base import (
-    counting_failures,
-    emit_window_stats,
-    load_etl_config,
-    pg_url_from_connection,
-    run_info_from_context,
-    window_from_context,
-)
+from airflow_obs_provider.engine.job_names import TOPOLOGY_JOB_BY_SOURCE
+from airflow_obs_provider.engine.ledger import WindowResult
+from airflow_obs_provider.engine.window import Window
+from airflow_obs_provider.operators.windowed import ConfiguredJobOperator
 from airflow_obs_provider.orchestration.schedule import DEFAULT_POSTGRES_CONN_ID
-from airflow_obs_provider.version_compat import BaseOperator
-
-if TYPE_CHECKING:
-    from airflow_obs_provider.engine.config import EtlConfig
-    from airflow_obs_provider.engine.oo.source import SourceSecrets
 
 
-
-class TopologyDiffOperator(BaseOperator):
+class TopologyDiffOperator(ConfiguredJobOperator):
     """Observe ``tenant``'s ``source`` at the run's ``data_interval_end`` and record what changed.
 
     New edges open an interval in ``topo_edge_time``, vanished ones are closed at that
@@ -53,39 +42,21 @@ class TopologyDiffOperator(BaseOperator):
         aws_conn_id: str | None = "aws_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
         if source not in TOPOLOGY_JOB_BY_SOURCE:
             raise ValueError(f"source must be one of {sorted(TOPOLOGY_JOB_BY_SOURCE)}, got {source!r}")
+        super().__init__(tenant=tenant, config_path=config_path, config_variable=config_variable,
+                         postgres_conn_id=postgres_conn_id, **kwargs)
         self.source = source
-        self.tenant = tenant
-        self.config_path = config_path
-        self.config_variable = config_variable
-        self.postgres_conn_id = postgres_conn_id
+        self.job_name = TOPOLOGY_JOB_BY_SOURCE[source]
         self.aws_conn_id = aws_conn_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
-        from airflow_obs_provider.jobs.topology import describe, run
+    def connection_ids(self) -> dict[str, str | None]:
+        return {"aws_conn_id": self.aws_conn_id}
 
-        job = TOPOLOGY_JOB_BY_SOURCE[self.source]
-        at = window_from_context(context).end
-        with counting_failures(job, self.tenant):
-            config = load_etl_config(self.config_path, self.config_variable)
-            result = run(config, self.tenant, self.source, at, pg_url=pg_url_from_connection(self.postgres_conn_id),
-                         secrets=self._secrets(config), run_info=run_info_from_context(context))
+    def report(self, result: WindowResult, window: Window) -> dict[str, Any]:
+        from airflow_obs_provider.jobs.topology import describe
+
         self.log.info("%s", describe(result))
-        emit_window_stats(job, self.tenant, result)
         d = result.details
-        return {"status": result.status, "observed_at": at.isoformat(), "nodes": d.get("nodes", 0),
+        return {"status": result.status, "observed_at": window.end.isoformat(), "nodes": d.get("nodes", 0),
                 "edges": d.get("edges", 0), "opened": d.get("opened", 0), "closed": d.get("closed", 0)}
-
-    def _secrets(self, config: EtlConfig) -> SourceSecrets | None:
-        """S3 credentials from the Amazon connection, resolved only when a state file is on S3."""
-        if self.source != "terraform" or not self.aws_conn_id:
-            return None
-        from airflow_obs_provider.engine.topology.terraform import uses_s3
-
-        if not uses_s3(config.tenant(self.tenant).terraform):
-            return None
-        from airflow_obs_provider.operators.secrets import source_secrets
-
-        return source_secrets(aws_conn_id=self.aws_conn_id)

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow_obs_provider.engine.config import JOB_NAMES, ConfigError, EtlConfig
+from airflow_obs_provider.engine.config import ConfigError, EtlConfig
 from airflow_obs_provider.engine.db import connect, require_schema
+from airflow_obs_provider.engine.job_names import AGE_REFRESH, JOB_NAMES
 from airflow_obs_provider.engine.window import Window, parse_duration, parse_time, split_range
 
 # Airflow refuses to expand a mapped task over more items than [core] max_map_length (1024 by default).
@@ -123,12 +124,12 @@ def active_window_length(cfg: EtlConfig) -> timedelta:
     """``jobs.age-refresh.active_window`` (how far back calls keep a graph edge alive)."""
     from airflow_obs_provider.engine.age_graph import DEFAULT_ACTIVE_WINDOW
 
-    return parse_duration(cfg.job("age-refresh").options.get("active_window", DEFAULT_ACTIVE_WINDOW))
+    return parse_duration(cfg.job(AGE_REFRESH).options.get("active_window", DEFAULT_ACTIVE_WINDOW))
 
 
 def ledger_window(job: str, window: Window, cfg: EtlConfig) -> Window:
     """The ledger key a job records for a planned window: age-refresh records its active window ending at T."""
-    if job == "age-refresh":
+    if job == AGE_REFRESH:
         from airflow_obs_provider.engine.age_graph import active_window_ending
 
         return active_window_ending(window.end, active_window_length(cfg))

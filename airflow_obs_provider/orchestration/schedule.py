@@ -20,10 +20,12 @@ import yaml
 
 from airflow_obs_provider.engine.config import ConfigError, EtlConfig, JobConfig, parse_config
 from airflow_obs_provider.engine.window import floor_time
+from airflow_obs_provider.orchestration.config_sources import CONFIG_ENV, find_config_file
+
+__all__ = ["CONFIG_ENV", "ScheduleSettings", "find_config_file", "schedule_settings"]
 
 log = logging.getLogger(__name__)
 
-CONFIG_ENV = "OBS_ETL_CONFIG"
 DEFAULT_POSTGRES_CONN_ID = "obs_postgres"
 # Without a configured start date the DAGs start at yesterday's midnight (UTC):
 # a far-past constant would make catch-up create a run per minute since then.
@@ -59,18 +61,6 @@ class ScheduleSettings:
     @property
     def file_list_conn_id(self) -> str | None:
         return self.connections.get("file_list_conn_id")
-
-
-def find_config_file(dags_dir: Path | None) -> Path | None:
-    """``OBS_ETL_CONFIG`` if set, else ``include/etl.yaml`` beside the DAG folder (repo or wheel)."""
-    env = os.environ.get(CONFIG_ENV)
-    if env:
-        return Path(env)
-    if dags_dir is not None:
-        candidate = dags_dir.resolve().parent / "include" / "etl.yaml"
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def _default_jobs() -> dict[str, JobConfig]:

@@ -30,14 +30,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow_obs_provider.engine.config import (
-    TOPOLOGY_SOURCE_BY_JOB,
-    ConfigError,
-    EtlConfig,
-    JobConfig,
-    TenantConfig,
-)
+from airflow_obs_provider.engine.config import ConfigError, EtlConfig, JobConfig, TenantConfig
 from airflow_obs_provider.engine.db import connect, ensure_tenant, require_schema
+from airflow_obs_provider.engine.job_names import TOPOLOGY_SOURCE_BY_JOB
 from airflow_obs_provider.engine.ledger import RunInfo, run_window
 from airflow_obs_provider.engine.window import Window, future_horizon
 

@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
-
-from airflow_obs_provider.jobs.age_refresh import run
-from tests.support.age_scenarios import (
+from support.age_scenarios import (
     Call,
     expected_edges,
     graph_edge_ids,
@@ -23,6 +21,8 @@ from tests.support.age_scenarios import (
     tenant_id,
     write_calls,
 )
+
+from airflow_obs_provider.jobs.age_refresh import run
 
 pytestmark = pytest.mark.integration
 

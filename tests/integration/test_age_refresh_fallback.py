@@ -7,12 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
-
-from airflow_obs_provider.engine.age_graph import age_unavailable_reason
-from airflow_obs_provider.engine.bootstrap import bootstrap
-from airflow_obs_provider.jobs.age_refresh import run
-from tests.conftest import create_database, drop_database
-from tests.support.age_scenarios import (
+from support.age_scenarios import (
     Call,
     expected_edges,
     ledger_status,
@@ -21,6 +16,11 @@ from tests.support.age_scenarios import (
     tenant_id,
     write_calls,
 )
+from support.databases import create_database, drop_database
+
+from airflow_obs_provider.engine.age_graph import age_unavailable_reason
+from airflow_obs_provider.engine.bootstrap import bootstrap
+from airflow_obs_provider.jobs.age_refresh import run
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-
-from airflow_obs_provider.engine.bootstrap import bootstrap
-from tests.conftest import create_database, drop_database
-from tests.support.age_scenarios import (
+from support.age_scenarios import (
     Call,
     expected_edges,
     graph_edges,
@@ -21,6 +18,9 @@ from tests.support.age_scenarios import (
     tenant_id,
     write_calls,
 )
+from support.databases import create_database, drop_database
+
+from airflow_obs_provider.engine.bootstrap import bootstrap
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 import pytest
 from psycopg2 import sql
+from support.databases import create_database, drop_database
 
 from airflow_obs_provider.engine.bootstrap import OPTIONAL_EXTENSIONS, bootstrap
-from tests.conftest import create_database, drop_database
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from airflow_obs_provider.engine.gen.oo_data import generate
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import floor_time
 

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.databases import create_database, drop_database
+from support.oo_agg_db import content_by_urn, ledger
 
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.config import load_config
-from airflow_obs_provider.engine.gen.oo_data import generate
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import Window, parse_time
 from airflow_obs_provider.jobs import oo_agg
-from tests.conftest import create_database, drop_database
-from tests.support.oo_agg_db import content_by_urn, ledger
 
 pytestmark = pytest.mark.integration
 
@@ -132,6 +132,18 @@ def test_obs_backfill_runs_each_window_once_and_skips_successful_ones(
     again = dag.test(run_conf=conf)
     assert not [k for k, v in _task_states(again).items() if k[0] == "run_window" and v == "success"]
     assert ledger(pg_url, tenant="acme") == before
+
+
+def test_obs_backfill_runs_an_age_refresh_window_through_the_operators_path(airflow_env: Path, pg_url: str) -> None:
+    """obs_backfill runs every job through run_job_window, as AgeRefreshOperator does: the configuration's
+    active window and tenants reach the job, and the window is counted in the ledger once."""
+    dag = _dag("obs_backfill")
+    run = dag.test(run_conf={"job": "age-refresh", "tenant": "acme", "from": "2024-05-01T10:00:00Z",
+                             "to": "2024-05-01T10:05:00Z"})
+    assert _task_states(run)[("run_window", 0)] == "success"
+    rows = ledger(pg_url, job="age-refresh", tenant="acme")
+    assert [(r[1], r[2], r[3]) for r in rows] == [(T0 + 5 * MIN, "success", 1)]
+    assert rows[0][1] - rows[0][0] == 10 * MIN  # the default active window, [T - 10 min, T)
 
 
 def test_obs_backfill_rejects_a_bad_conf_without_touching_tables(airflow_env: Path, pg_url: str) -> None:

@@ -10,10 +10,10 @@ import psycopg2
 import pyarrow as pa
 import pytest
 
+from airflow_obs_provider.devkit.corpora import generate_style
 from airflow_obs_provider.engine.aggregate.urn import UrnMapping
 from airflow_obs_provider.engine.ledger import run_window
-from airflow_obs_provider.engine.log_patterns import write_window_patterns
-from airflow_obs_provider.engine.patterns.corpora import generate_style
+from airflow_obs_provider.engine.log_mining.window import write_window_patterns
 from airflow_obs_provider.engine.window import Window, to_us
 from airflow_obs_provider.patterns import PatternMiner
 

@@ -24,11 +24,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-
-from tests.support.airflow_stack import airflow_conn_uri
-from tests.support.oo_agg_db import dump_tables
-from tests.support.oo_api_server import OODouble
-from tests.support.oo_connections import (
+from support.airflow_stack import airflow_conn_uri
+from support.oo_agg_db import dump_tables
+from support.oo_api_server import OODouble
+from support.oo_connections import (
     SOURCE_ENV,
     WAREHOUSE_CONN_ID,
     WAREHOUSE_PASSWORD,

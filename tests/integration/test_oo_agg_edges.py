@@ -8,10 +8,10 @@ import psycopg2
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from support.oo_agg_db import call_rows, metric_rows, write_config
 
 from airflow_obs_provider.cli import main
 from airflow_obs_provider.engine.window import parse_time, to_us
-from tests.support.oo_agg_db import call_rows, metric_rows, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from support.oo_agg_db import dump_tables, ledger, write_config
 
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.config import load_config
-from airflow_obs_provider.engine.gen.oo_data import generate
 from airflow_obs_provider.engine.ledger import run_window
 from airflow_obs_provider.engine.oo.source import OOReadError, SourceSecrets
 from airflow_obs_provider.engine.oo.storage import Storage, s3_filesystem
 from airflow_obs_provider.engine.window import Window, parse_time
 from airflow_obs_provider.jobs.oo_agg import JOB, run, window_body
-from tests.support.oo_agg_db import dump_tables, ledger, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -14,18 +14,18 @@ import psycopg2
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from support.databases import create_database, drop_database
+from support.oo_agg_db import dump_tables, ledger, write_config
 
 from airflow_obs_provider.cli import main
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.config import ConfigError, load_config
 from airflow_obs_provider.engine.db import DatabaseError
-from airflow_obs_provider.engine.gen.oo_data import generate
 from airflow_obs_provider.engine.ledger import ShrinkRefused, run_window
 from airflow_obs_provider.engine.oo.source import OOReadError, SourceConfigError
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import Window, floor_time, parse_time
 from airflow_obs_provider.jobs.oo_agg import JOB, WindowNotEligible, run
-from tests.support.databases import create_database, drop_database
-from tests.support.oo_agg_db import dump_tables, ledger, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -100,8 +100,8 @@ def test_a_source_root_or_org_that_does_not_exist_is_an_error(local_data: Path, 
 
 def test_a_missing_org_on_s3_fails_the_window_and_changes_nothing(pg_url: str, s3_env: dict[str, str],
                                                                   s3_bucket: str, tmp_path: Path) -> None:
-    from airflow_obs_provider.engine.oo.source import SourceSecrets
     from airflow_obs_provider.engine.oo.storage import s3_filesystem
+    from airflow_obs_provider.engine.secrets import SourceSecrets
 
     secrets = SourceSecrets(s3_access_key_id=s3_env["S3_ACCESS_KEY_ID"],
                             s3_secret_access_key=s3_env["S3_SECRET_ACCESS_KEY"],

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from support.oo_agg_db import ledger, metric_rows, write_config
 
-from airflow_obs_provider.engine.gen.oo_data import generate
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import parse_time, to_us
-from tests.support.oo_agg_db import ledger, metric_rows, write_config
 
 pytestmark = pytest.mark.integration
 

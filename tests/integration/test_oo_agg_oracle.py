@@ -6,13 +6,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from airflow_obs_provider.cli import main
-from airflow_obs_provider.engine.gen.oo_data import generate
-from airflow_obs_provider.engine.oo.storage import Storage
-from airflow_obs_provider.engine.window import parse_time, to_us
-from tests.support import oracle
-from tests.support.oo_agg_db import (
+from support import oracle
+from support.oo_agg_db import (
     assert_rows_equal,
     call_rows,
     dump_tables,
@@ -20,6 +15,11 @@ from tests.support.oo_agg_db import (
     metric_rows,
     write_config,
 )
+
+from airflow_obs_provider.cli import main
+from airflow_obs_provider.devkit.gen import generate
+from airflow_obs_provider.engine.oo.storage import Storage
+from airflow_obs_provider.engine.window import parse_time, to_us
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,8 @@ from support.oo_agg_db import assert_rows_equal, call_rows, dump_tables, write_c
 from support.semconv_spans import BUCKET, MINUTE, PEER_CASES, SpanWriter, spread
 
 from airflow_obs_provider.cli import main
-from airflow_obs_provider.engine.oo.source import SourceSecrets
 from airflow_obs_provider.engine.oo.storage import Storage, s3_filesystem
+from airflow_obs_provider.engine.secrets import SourceSecrets
 from airflow_obs_provider.engine.window import parse_time, to_us
 
 pytestmark = pytest.mark.integration

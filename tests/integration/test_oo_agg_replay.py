@@ -8,14 +8,14 @@ import psycopg2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.databases import create_database, drop_database
+from support.oo_agg_db import content_by_urn, write_config
 
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.config import load_config
-from airflow_obs_provider.engine.gen.oo_data import generate
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import Window, parse_time, split_range
 from airflow_obs_provider.jobs.oo_agg import run
-from tests.conftest import create_database, drop_database
-from tests.support.oo_agg_db import content_by_urn, write_config
 
 pytestmark = pytest.mark.integration
 

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.oo_api_server import OODouble
 
-from airflow_obs_provider.engine.gen.oo_data import generate
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.oo.source import OOReadError, SourceSecrets, open_source
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import parse_time, to_us
-from tests.support.oo_api_server import OODouble
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from airflow_obs_provider.engine.gen.oo_data import generate
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.oo.source import OOReadError, SourceSecrets, open_source
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import parse_time, to_us

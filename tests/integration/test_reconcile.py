@@ -23,11 +23,11 @@ from support.late_files import Bucket, Withheld, compact_hour, deliver, withhold
 from support.tables import diff_snapshots, snapshot
 
 from airflow_obs_provider.cli import main
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.bootstrap import bootstrap
 from airflow_obs_provider.engine.config import EtlConfig, load_config
-from airflow_obs_provider.engine.gen.oo_data import generate
-from airflow_obs_provider.engine.oo.source import SourceSecrets
 from airflow_obs_provider.engine.oo.storage import Storage
+from airflow_obs_provider.engine.secrets import SourceSecrets
 from airflow_obs_provider.engine.window import Window, parse_time, split_range, to_us
 from airflow_obs_provider.jobs import age_refresh, oo_agg
 from airflow_obs_provider.jobs.reconcile import ReconcileReport, reconcile

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
+from support.databases import create_database, drop_database
 
 from airflow_obs_provider.engine.bootstrap import bootstrap
 from airflow_obs_provider.engine.ledger import WindowTx, run_window
 from airflow_obs_provider.engine.window import Window, floor_time
 from airflow_obs_provider.jobs.status import collect_status, format_duration, format_status
-from tests.support.databases import create_database, drop_database
 
 pytestmark = pytest.mark.integration
 

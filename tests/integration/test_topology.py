@@ -15,7 +15,7 @@ import pytest
 from psycopg2 import sql
 
 from airflow_obs_provider.engine.config import EtlConfig, load_config
-from airflow_obs_provider.engine.oo.source import SourceSecrets
+from airflow_obs_provider.engine.secrets import SourceSecrets
 from airflow_obs_provider.engine.topology.model import TopologySourceError
 from airflow_obs_provider.jobs.topology import run
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from support.airflow_stack import airflow_conn_uri
 
 from airflow_obs_provider.engine.config import load_config
-from tests.support.airflow_stack import airflow_conn_uri
 
 pytestmark = pytest.mark.integration
 

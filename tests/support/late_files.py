@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from airflow_obs_provider.engine.gen.oo_data import ROW_GROUP
+from airflow_obs_provider.devkit.gen import ROW_GROUP
 from airflow_obs_provider.engine.oo.layout import file_list_stream, hour_prefix, parse_key
 from airflow_obs_provider.engine.oo.storage import Storage
 

@@ -1,11 +1,11 @@
 """Digests of what the pattern miner produces for fixed inputs: its fingerprints and its saved state.
 
-``tests/unit/engine/patterns/miner_golden.json`` was written by this module while the miner still
+``tests/unit/engine/log_mining/miner_golden.json`` was written by this module while the miner still
 ran on drain3's ``Drain``; the test beside it checks that our own Drain core reproduces every
 digest, so the switch changed no fingerprint, template or stored state byte.
 
 Refresh (only when a change is *meant* to alter templates, and then bump ALGORITHM_VERSION):
-``python tests/support/miner_golden.py > tests/unit/engine/patterns/miner_golden.json``
+``python tests/support/miner_golden.py > tests/unit/engine/log_mining/miner_golden.json``
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_obs_provider.bench.patterns import stream_with_distinct_fraction
-from airflow_obs_provider.engine.patterns.corpora import STYLES, generate_style
+from airflow_obs_provider.devkit.bench.log_miner import stream_with_distinct_fraction
+from airflow_obs_provider.devkit.corpora import STYLES, generate_style
 from airflow_obs_provider.patterns import PatternMiner
 
 # lines that take the prefix tree's rarer turns: empty and blank lines, one-token lines, the
@@ -41,7 +41,7 @@ def _fps_digest(fps: Sequence[str]) -> str:
 
 def _mine(batches: Sequence[Sequence[str]], config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Mine ``batches`` one after another, the state saved and reloaded between them (as the
-    log_patterns job does per window): the digest of every batch's fingerprints and state. The
+    oo-agg job's window mining does per window): the digest of every batch's fingerprints and state. The
     state is hashed uncompressed: the JSON document is ours, zlib's exact output is the library's."""
     miner = PatternMiner(config)
     out: dict[str, Any] = {"batches": []}

@@ -30,8 +30,8 @@ from support.oo_api_server import OODouble
 from support.tables import diff_snapshots, snapshot
 
 from airflow_obs_provider.cli import main
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.bootstrap import bootstrap
-from airflow_obs_provider.engine.gen.oo_data import generate
 from airflow_obs_provider.engine.oo.source import SourceSecrets, open_source
 from airflow_obs_provider.engine.oo.storage import Storage
 from airflow_obs_provider.engine.window import Window, parse_time, to_us

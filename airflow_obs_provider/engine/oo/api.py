@@ -16,21 +16,21 @@ import requests
 
 from airflow_obs_provider.engine.db import redact_url
 from airflow_obs_provider.engine.oo.layout import stream_sql
+from airflow_obs_provider.engine.oo.reader_types import (
+    OOReadError,
+    SourceConfigError,
+    StreamRead,
+    check_stream_type,
+)
 from airflow_obs_provider.engine.oo.schema import (
     SchemaError,
     check_timestamp_column,
     normalise,
     rows_to_table,
 )
-from airflow_obs_provider.engine.oo.source import (
-    OOReadError,
-    SourceConfigError,
-    SourceSecrets,
-    StreamRead,
-    check_stream_type,
-    oo_ui_url,
-)
-from airflow_obs_provider.engine.oo.tls import parse_verify
+from airflow_obs_provider.engine.oo.ui_link import oo_ui_url
+from airflow_obs_provider.engine.secrets import SourceSecrets
+from airflow_obs_provider.engine.tls import parse_verify
 
 _USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 _KNOWN_KEYS = {"kind", "org", "base_url", "page_size", "partitions", "verify", "timeout", "ui_base_url"}

@@ -21,22 +21,21 @@ import pyarrow.parquet as pq
 
 from airflow_obs_provider.engine.oo.file_list import FileListError, select_files
 from airflow_obs_provider.engine.oo.layout import LayoutError, hour_prefix, hours_covering, parse_key
+from airflow_obs_provider.engine.oo.reader_types import (
+    OOReadError,
+    SourceConfigError,
+    StreamRead,
+    check_stream_type,
+)
 from airflow_obs_provider.engine.oo.schema import (
     SchemaError,
     check_timestamp_column,
     normalise,
     timestamp_unit_problem,
 )
-from airflow_obs_provider.engine.oo.source import (
-    OOReadError,
-    SourceConfigError,
-    SourceSecrets,
-    StreamRead,
-    check_stream_type,
-    oo_ui_url,
-    scrub,
-)
 from airflow_obs_provider.engine.oo.storage import Storage, s3_filesystem
+from airflow_obs_provider.engine.oo.ui_link import oo_ui_url
+from airflow_obs_provider.engine.secrets import SourceSecrets, scrub
 
 log = logging.getLogger(__name__)
 # Read column chunks through a small buffer rather than whole into memory: OO files are small and

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_obs_provider.engine.config import TOPOLOGY_JOB_BY_SOURCE
+from airflow_obs_provider.engine.job_names import TOPOLOGY_JOB_BY_SOURCE
 from airflow_obs_provider.engine.masking import mask_labels, mask_text, mask_urn
 
 SOURCES = tuple(TOPOLOGY_JOB_BY_SOURCE)  # terraform, ansible

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_obs_provider.engine.oo.source import SourceSecrets
+from airflow_obs_provider.engine.secrets import SourceSecrets
 from airflow_obs_provider.engine.topology.model import Topology, TopologySourceError
 
 STATE_VERSION = 4

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from airflow_obs_provider.bench import age_refresh as age_refresh_bench
+from airflow_obs_provider.devkit.bench import age_refresh as age_refresh_bench
 from airflow_obs_provider.engine import age_graph
 from airflow_obs_provider.engine.age_graph import (
     active_window_ending,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from airflow_obs_provider.engine.gen.oo_data import FileRecord, write_file_list
+from airflow_obs_provider.devkit.gen import FileRecord, write_file_list
 from airflow_obs_provider.engine.late_data import ChangeScanner, DigestBuilder, digest_span
 from airflow_obs_provider.engine.oo.bucket import BucketSource
 from airflow_obs_provider.engine.oo.layout import hour_prefix

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_obs_provider.engine.log_mining.miner import PatternMiner
 from airflow_obs_provider.engine.masking import SECRET, mask_text
-from airflow_obs_provider.engine.patterns.miner import PatternMiner
 
 # (line, secret value) -- the value is chosen so that no mask other than a secret one could hide it
 CREDENTIAL_LINES = [

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from airflow_obs_provider.engine.oo.tls import parse_verify
+from airflow_obs_provider.engine.tls import parse_verify
 from airflow_obs_provider.hooks.openobserve import OpenObserveHook, build_base_url
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.statsd_listener import StatsdListener
+from support.statsd_listener import StatsdListener
 
 SCRIPT = """
 from airflow_obs_provider.operators.base import counting_failures

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from airflow_obs_provider.engine.gen.oo_data import generate
+from airflow_obs_provider.devkit.gen import generate
 from airflow_obs_provider.engine.oo.bucket import _row_groups
 from airflow_obs_provider.engine.oo.source import OOReadError, SourceConfigError, SourceSecrets, open_source
 from airflow_obs_provider.engine.oo.storage import Storage

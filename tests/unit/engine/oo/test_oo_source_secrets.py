@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_obs_provider.engine.oo.source import SourceSecrets
+from airflow_obs_provider.engine.secrets import SourceSecrets
 
 
 def test_scrub_replaces_every_secret_value_and_keeps_the_rest() -> None:

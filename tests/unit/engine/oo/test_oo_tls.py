@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_obs_provider.engine.oo.source import SourceSecrets
-from airflow_obs_provider.engine.oo.tls import parse_verify
+from airflow_obs_provider.engine.secrets import SourceSecrets
+from airflow_obs_provider.engine.tls import parse_verify
 
 
 @pytest.mark.parametrize("value, expected", [

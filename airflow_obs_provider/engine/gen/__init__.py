@@ -1,1 +1,0 @@
-"""Realistic demo and test data generators."""
