@@ -114,7 +114,7 @@ _FINISH = """
 UPDATE etl_job_run SET status = %(status)s, rows_in = %(rows_in)s, rows_out = %(rows_out)s,
        finished_at = now(), duration_ms = %(duration_ms)s, error = %(error)s,
        details = %(details)s::jsonb, updated_at = now(),
-       source_digest = CASE WHEN %(status)s = 'failed' THEN source_digest ELSE %(digest)s::jsonb END
+       source_digest = %(digest)s::jsonb
 WHERE job = %(job)s AND tenant_id = %(tenant_id)s AND window_from = %(from)s AND window_to = %(to)s
 """
 
@@ -139,24 +139,20 @@ WHERE job = %(job)s AND tenant_id = %(tenant_id)s AND window_from = %(from)s AND
 """
 
 
+def _stored_records(cur: Any, key: dict[str, Any]) -> tuple[Any, int | None]:
+    """The window's row as stored: (``details.last_success_records``, ``rows_in``)."""
+    cur.execute(_PREVIOUS_RECORDS, key)
+    row = cur.fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
 def previous_records(cur: Any, key: dict[str, Any]) -> dict[str, int] | None:
     """What the last successful run of this window read, per part (``{"total": n}`` for rows of
     older versions, which recorded only the sum); None when it never succeeded."""
-    cur.execute(_PREVIOUS_RECORDS, key)
-    row = cur.fetchone()
-    if row is None:
-        return None
-    parts, rows_in = row
+    parts, rows_in = _stored_records(cur, key)
     if isinstance(parts, dict):
         return {str(k): int(v) for k, v in parts.items()}
     return {"total": int(rows_in)} if rows_in is not None else None
-
-
-def _kept_records(cur: Any, key: dict[str, Any]) -> Any:
-    cur.execute("SELECT details->'last_success_records' FROM etl_job_run WHERE job = %(job)s AND "
-                "tenant_id = %(tenant_id)s AND window_from = %(from)s AND window_to = %(to)s", key)
-    row = cur.fetchone()
-    return row[0] if row else None
 
 
 def shrunk_parts(previous: dict[str, int], current: dict[str, int]) -> list[tuple[str, int, int]]:
@@ -238,7 +234,7 @@ def run_window(
                 if guarded:
                     details["last_success_records"] = tx.record_parts
                 else:  # a skip (e.g. circuit open) must not make the guard forget the last success
-                    kept = _kept_records(cur, key)
+                    kept, _ = _stored_records(cur, key)
                     if kept is not None:
                         details["last_success_records"] = kept
                 if attempt > 1:
