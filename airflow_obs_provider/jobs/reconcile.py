@@ -33,7 +33,7 @@ from typing import Any
 
 from airflow_obs_provider.engine.aggregate.calls import closed_buckets
 from airflow_obs_provider.engine.config import EtlConfig, load_config
-from airflow_obs_provider.engine.db import connect
+from airflow_obs_provider.engine.db import connect, redact_url
 from airflow_obs_provider.engine.late_data import ChangeScanner, WindowCheck, digest_span
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, WindowTx, run_window
 from airflow_obs_provider.engine.oo.bucket import BucketSource
@@ -200,8 +200,9 @@ def reconcile(cfg: EtlConfig, tenant: str, *, pg_url: str | None = None, horizon
                 if buckets and result.status == "success":
                     recomputed.append(buckets)
             except Exception as exc:  # one failed window must not stop the others; the ledger has the error
-                log.warning("reconcile %s: rerun of %s failed: %s", tenant, late.window, exc)
-                report.reruns.append(Rerun(oo_agg.JOB, late.window, "failed", str(exc).splitlines()[0][:300]))
+                text = _failure_text(exc)
+                log.warning("reconcile %s: rerun of %s failed: %s", tenant, late.window, text)
+                report.reruns.append(Rerun(oo_agg.JOB, late.window, "failed", text))
         if recomputed:
             _rerun_age_refresh(cfg, tenant, recomputed, conn, report, pg_url=pg_url, run_info=run_info)
     finally:
@@ -234,8 +235,15 @@ def _rerun_age_refresh(cfg: EtlConfig, tenant: str, buckets: list[tuple[int, int
         result = age_refresh.run(tenant, applied_at, pg_url=pg_url, run_info=run_info, active_window=length)
         report.reruns.append(Rerun(age_refresh.JOB, result.window, result.status))
     except Exception as exc:
-        log.warning("reconcile %s: age-refresh rerun at %s failed: %s", tenant, applied_at, exc)
-        report.reruns.append(Rerun(age_refresh.JOB, active, "failed", str(exc).splitlines()[0][:300]))
+        text = _failure_text(exc)
+        log.warning("reconcile %s: age-refresh rerun at %s failed: %s", tenant, applied_at, text)
+        report.reruns.append(Rerun(age_refresh.JOB, active, "failed", text))
+
+
+def _failure_text(exc: BaseException) -> str:
+    """A failed rerun's error as printed and logged: its first line, credentials masked."""
+    lines = redact_url(str(exc)).splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:300]
 
 
 def format_report(report: ReconcileReport) -> list[str]:
