@@ -27,6 +27,7 @@ else:  # Airflow 2.11
 
 # Names whose location moved between 2.11 and 3.x; common-compat resolves them (Airflow 3 path first).
 from airflow.providers.common.compat.sdk import (  # noqa: E402
+    AirflowException,
     AirflowFailException,
     Param,
     PokeReturnValue,
@@ -39,6 +40,7 @@ from airflow.providers.standard.sensors.external_task import ExternalTaskSensor 
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_VERSION",
+    "AirflowException",
     "AirflowFailException",
     "DAG",
     "EmptyOperator",

@@ -42,21 +42,39 @@ log = logging.getLogger(__name__)
 BACKFILL_FUTURE_LIMIT = timedelta(hours=24)
 
 
-def _run_planned(planned: Mapping[str, Any], cfg: EtlConfig, settings: ScheduleSettings,
-                 context: Mapping[str, Any]) -> dict[str, Any]:
-    """Run one backfill window through the operators' own path (:func:`run_job_window`)."""
-    from airflow_obs_provider.operators.windowed import run_job_window
-    from airflow_obs_provider.orchestration.backfill import PlannedWindow, active_window_length
+def _run_batch(raw: Mapping[str, Any], cfg: EtlConfig, settings: ScheduleSettings,
+               context: Mapping[str, Any]) -> tuple[bool, dict[str, Any]]:
+    """Run the batch's eligible windows through the operators' own path (:class:`WindowRunner`).
 
-    item = PlannedWindow.from_dict(planned)
-    options: dict[str, Any] = {"allow_shrink": item.allow_shrink}
-    if item.job == AGE_REFRESH:
+    Returns whether every window of the batch is finished, and the XCom summary.
+    """
+    from airflow_obs_provider.engine.window import parse_time
+    from airflow_obs_provider.operators.base import attempt_first_try
+    from airflow_obs_provider.operators.windowed import WindowRunner
+    from airflow_obs_provider.orchestration.backfill import PlannedBatch, active_window_length
+
+    batch = PlannedBatch.from_dict(raw)
+    now = datetime.now(UTC)
+    eligible = [p.window for p in batch.windows if now >= parse_time(p.eligible_at)]
+    if len(eligible) < len(batch.windows):
+        log.info("%d of %d windows of [%s, %s) eligible; the next at %s", len(eligible), len(batch.windows),
+                 raw["start"], raw["end"], batch.windows[len(eligible)].eligible_at)
+    options: dict[str, Any] = {"allow_shrink": batch.allow_shrink}
+    if batch.job == AGE_REFRESH:
         options["active_window"] = active_window_length(cfg)
-    result = run_job_window(item.job, item.tenant, item.window, load_config=lambda: cfg,
-                            postgres_conn_id=settings.postgres_conn_id, connections=settings.connections,
-                            run_info=run_info_from_context(context), options=options)
-    return {"job": item.job, "tenant": item.tenant, "window": str(item.window), "status": result.status,
-            "rows_in": result.rows_in, "rows_out": result.rows_out}
+    runner = WindowRunner(batch.job, load_config=lambda: cfg, postgres_conn_id=settings.postgres_conn_id,
+                          connections=settings.connections, run_info=run_info_from_context(context),
+                          options=options)
+    outcome = runner.run_batch([batch.tenant], eligible, first_try=attempt_first_try(context)) if eligible else None
+    if outcome is not None:
+        outcome.raise_failures(batch.job)
+    results = outcome.results if outcome else []
+    summary = {"job": batch.job, "tenant": batch.tenant, "window_from": raw["start"], "window_to": raw["end"],
+               "windows": len(batch.windows), "run": len(results),
+               "already_done": outcome.already_done if outcome else 0,
+               "statuses": sorted({r.status for r in results}),
+               "rows_in": sum(r.rows_in for r in results), "rows_out": sum(r.rows_out for r in results)}
+    return len(eligible) == len(batch.windows), summary
 
 
 def build_backfill_dag(dags_dir: Path | None = None) -> DAG:
@@ -90,7 +108,9 @@ def build_backfill_dag(dags_dir: Path | None = None) -> DAG:
         def plan_windows(**context: Any) -> list[dict[str, Any]]:
             """Validate the conf and list the windows still to run (a bad conf fails at once, no retries)."""
             from airflow_obs_provider.orchestration.backfill import (
+                MAX_WINDOWS,
                 BackfillRequestError,
+                batch_windows,
                 drop_successful,
                 parse_request,
             )
@@ -105,7 +125,8 @@ def build_backfill_dag(dags_dir: Path | None = None) -> DAG:
                 if request.end > datetime.now(UTC) + BACKFILL_FUTURE_LIMIT:
                     raise BackfillRequestError(
                         f"conf.to {request.end.isoformat()} is more than {BACKFILL_FUTURE_LIMIT} in the future")
-                planned = plan(request, cfg)
+                # Airflow maps at most [core] max_map_length (1024) tasks: that many batches.
+                planned = plan(request, cfg, max_windows=MAX_WINDOWS * cfg.job(request.job).windows_per_task)
             except BackfillRequestError as exc:
                 raise AirflowFailException(f"obs_backfill: {exc}") from None
             total = len(planned)
@@ -113,21 +134,20 @@ def build_backfill_dag(dags_dir: Path | None = None) -> DAG:
                 planned, done = drop_successful(planned, cfg,
                                                 pg_url=postgres_url(settings.postgres_conn_id))
                 log.info("%d of %d windows already successful in the ledger: left out (reprocess=false)", done, total)
-            log.info("backfill %s/%s: %d windows to run", request.job, request.tenant, len(planned))
-            return [p.as_dict() for p in planned]
+            size = cfg.job(request.job).windows_per_task
+            batches = batch_windows(planned, size)
+            log.info("backfill %s/%s: %d windows to run, in %d tasks of up to %d (jobs.%s.windows_per_task)",
+                     request.job, request.tenant, len(planned), len(batches), size, request.job)
+            return [b.as_dict() for b in batches]
 
         @task.sensor(task_id="run_window", mode="reschedule", poke_interval=POKE_SECONDS,
                      timeout=(BACKFILL_FUTURE_LIMIT + timedelta(hours=1)).total_seconds(),
                      map_index_template="{{ task.op_kwargs['item']['start'] }}")
         def run_window(item: dict[str, Any], **context: Any) -> PokeReturnValue:
-            """Wait (rescheduled, no worker held) until the window is eligible, then run it exactly once."""
-            from airflow_obs_provider.engine.window import parse_time
-
-            if datetime.now(UTC) < parse_time(item["eligible_at"]):
-                log.info("window [%s, %s) not eligible before %s", item["start"], item["end"], item["eligible_at"])
-                return PokeReturnValue(is_done=False)
+            """Run the batch's windows once each as they become eligible (rescheduled, no worker held between)."""
             cfg, _ = runtime_config(fallback)
-            return PokeReturnValue(is_done=True, xcom_value=_run_planned(item, cfg, settings, context))
+            finished, summary = _run_batch(item, cfg, settings, context)
+            return PokeReturnValue(is_done=finished, xcom_value=summary if finished else None)
 
         end_with_done(run_window.expand(item=plan_windows()))
     return dag

@@ -45,13 +45,14 @@ def default_args(owner: str = "obs-etl") -> dict[str, Any]:
 
 
 def first_window_start(start: datetime, job: JobConfig) -> datetime:
-    """Round the start date UP to the job's alignment: the first window never starts before it.
+    """Round the start date UP to the job's schedule (``run_every``, else its window): the first window
+    never starts before it, and runs fall on whole multiples of the schedule.
 
-    Rounding up keeps every 5-minute (or longer) window covered by 1-minute runs of
-    ``obs_oo_agg``, whose own start is rounded the same way.
+    Rounding up keeps every 5-minute (or longer) window of ``obs_age_refresh`` covered by whole runs
+    of ``obs_oo_agg``, whose own start is rounded the same way.
     """
-    floored = floor_time(start, job.align)
-    return floored if floored == start else floored + job.align
+    floored = floor_time(start, job.schedule)
+    return floored if floored == start else floored + job.schedule
 
 
 def _is_eligible(window: Window, job: JobConfig) -> bool:
@@ -92,7 +93,8 @@ def dag_kwargs(settings: ScheduleSettings, job: str, doc_md: str) -> dict[str, A
     job_cfg = settings.job(job)
     callback = job_cfg.options.get("failure_callback")
     return {
-        "schedule": DeltaDataIntervalTimetable(job_cfg.interval),  # a data-interval timetable: windows never zero-width
+        # a data-interval timetable (windows never zero-width); a run covers run_every, whole windows of interval
+        "schedule": DeltaDataIntervalTimetable(job_cfg.schedule),
         "start_date": first_window_start(settings.start_date, job_cfg),
         # The configured end is exclusive (the last window ends there); Airflow's end_date is the
         # last data-interval START it schedules, inclusive.
@@ -114,11 +116,11 @@ def end_with_done(mapped: Any) -> Any:
     return mapped
 
 
-def mapped_over_tenants(operator: Any, task_id: str, tenants: Any, **kwargs: Any) -> Any:
-    """The job's operator mapped over the selected tenants (one map index each, named by the tenant),
-    followed by ``done``."""
-    return end_with_done(operator.partial(task_id=task_id, map_index_template="{{ task.tenant }}", **kwargs)
-                         .expand_kwargs(tenants))
+def mapped_over_tenant_batches(operator: Any, task_id: str, batches: Any, **kwargs: Any) -> Any:
+    """The job's operator mapped over batches of the selected tenants (``jobs.<job>.tenants_per_task``
+    each; a map index is named by its tenants), followed by ``done``."""
+    return end_with_done(operator.partial(task_id=task_id, map_index_template="{{ task.tenants | join(',') }}",
+                                          **kwargs).expand_kwargs(batches))
 
 
 def eligibility_sensor(job: str, settings: ScheduleSettings) -> Any:
@@ -143,13 +145,15 @@ def selection_task(job: str, settings: ScheduleSettings, *, with_config_path: bo
 
     @task(task_id="select_tenants")
     def select_tenants(**context: Any) -> list[dict[str, Any]]:
-        """Enabled tenants of this window, minus initial-lookback and circuit-open ones (see ledger)."""
+        """Enabled tenants of this run, minus initial-lookback and circuit-open ones (see ledger), in batches
+        of ``jobs.<job>.tenants_per_task``."""
         from airflow_obs_provider.orchestration.selection import select_tenants as select
         from airflow_obs_provider.orchestration.selection import summary_lines
 
         cfg, config_path = runtime_config(fallback)
         ti = context["ti"]
-        window = job_window(context, settings.job(job))
+        job_cfg = cfg.job(job)
+        window = job_window(context, job_cfg)
         selection = select(cfg, job, window, pg_url=postgres_url(conn_id),
                            try_number=int(getattr(ti, "try_number", 1) or 1),
                            run_info=run_info_from_context(context), on_circuit_open=_on_circuit_open)
@@ -159,6 +163,7 @@ def selection_task(job: str, settings: ScheduleSettings, *, with_config_path: bo
             Stats.incr(f"{STATS_PREFIX}.{job.replace('-', '_')}.windows_skipped",
                        tags={"job": job, "tenant": code, "reason": reason.split(" (")[0]})
         extra = {"config_path": config_path} if with_config_path else {}
-        return [{"tenant": code, **extra} for code in selection.tenants]
+        size = job_cfg.tenants_per_task
+        return [{"tenants": selection.tenants[i:i + size], **extra} for i in range(0, len(selection.tenants), size)]
 
     return select_tenants()

@@ -11,7 +11,7 @@ from typing import Any
 from airflow_obs_provider.dag_factory.common import (
     dag_kwargs,
     eligibility_sensor,
-    mapped_over_tenants,
+    mapped_over_tenant_batches,
     selection_task,
 )
 from airflow_obs_provider.engine.job_names import (
@@ -19,7 +19,7 @@ from airflow_obs_provider.engine.job_names import (
     OO_AGG,
     TOPOLOGY_JOB_BY_SOURCE,
 )
-from airflow_obs_provider.engine.window import Window
+from airflow_obs_provider.engine.window import Window, floor_time, split_range
 from airflow_obs_provider.orchestration.config_sources import CONFIG_VARIABLE
 from airflow_obs_provider.orchestration.schedule import schedule_settings
 from airflow_obs_provider.version_compat import (
@@ -37,7 +37,7 @@ def build_oo_agg_dag(dags_dir: Path | None = None) -> DAG:
     with DAG(dag_id="obs_oo_agg", **dag_kwargs(settings, OO_AGG, _OO_AGG_DOC)) as dag:
         tenants = selection_task(OO_AGG, settings, with_config_path=True)
         eligible = eligibility_sensor(OO_AGG, settings)
-        eligible >> mapped_over_tenants(
+        eligible >> mapped_over_tenant_batches(
             OOToTimescaleOperator, "aggregate", tenants,
             postgres_conn_id=settings.postgres_conn_id,
             aws_conn_id=settings.aws_conn_id,
@@ -51,13 +51,16 @@ def build_oo_agg_dag(dags_dir: Path | None = None) -> DAG:
 def oo_agg_logical_dates(logical_date: datetime, data_interval_start: datetime | None = None,
                          data_interval_end: datetime | None = None, *, step_seconds: float = 60,
                          **_: Any) -> list[datetime]:
-    """Logical dates of the ``obs_oo_agg`` runs inside this run's window.
+    """Logical dates of the ``obs_oo_agg`` runs that cover this run's window.
 
     Scheduled runs of a data-interval timetable have ``logical_date == data_interval_start`` on
-    both Airflow 2.11 and 3.x, so the runs inside [S, E) are S, S+step, ..., E-step.
+    both Airflow 2.11 and 3.x, and ``obs_oo_agg`` runs start on whole multiples of their schedule
+    (``step``), so the runs covering [S, E) are floor(S, step), ..., up to E.
     """
     window = Window.from_interval(data_interval_start, data_interval_end)
-    return [w.start for w in window.split(timedelta(seconds=step_seconds))]
+    step = timedelta(seconds=step_seconds)
+    return [w.start for w in split_range(floor_time(window.start, step), window.end + step - timedelta(microseconds=1),
+                                          step)]
 
 
 def build_age_refresh_dag(dags_dir: Path | None = None) -> DAG:
@@ -70,7 +73,7 @@ def build_age_refresh_dag(dags_dir: Path | None = None) -> DAG:
             task_id="wait_for_oo_agg",
             external_dag_id="obs_oo_agg",
             external_task_id=None,  # the whole run: every tenant's aggregate for that minute
-            execution_date_fn=partial(oo_agg_logical_dates, step_seconds=oo_job.interval.total_seconds()),
+            execution_date_fn=partial(oo_agg_logical_dates, step_seconds=oo_job.schedule.total_seconds()),
             allowed_states=["success"],
             failed_states=["failed"],
             mode="reschedule",
@@ -80,9 +83,10 @@ def build_age_refresh_dag(dags_dir: Path | None = None) -> DAG:
         )
         tenants = selection_task(AGE_REFRESH, settings, with_config_path=False)
         active_window = settings.job(AGE_REFRESH).options.get("active_window")  # else the operator's default
-        wait >> mapped_over_tenants(
+        wait >> mapped_over_tenant_batches(
             AgeRefreshOperator, "refresh_graph", tenants,
             postgres_conn_id=settings.postgres_conn_id,
+            window_width=settings.job(AGE_REFRESH).interval,
             **({"active_window": active_window} if active_window else {}),
         )
     return dag
@@ -99,7 +103,7 @@ def build_topology_dag(source: str, dags_dir: Path | None = None) -> DAG:
     with DAG(dag_id=dag_id, **dag_kwargs(settings, job, _TOPO_DOC.format(source=source, job=job))) as dag:
         tenants = selection_task(job, settings, with_config_path=True)
         eligible = eligibility_sensor(job, settings)
-        eligible >> mapped_over_tenants(
+        eligible >> mapped_over_tenant_batches(
             TopologyDiffOperator, "diff_topology", tenants,
             source=source,
             postgres_conn_id=settings.postgres_conn_id,

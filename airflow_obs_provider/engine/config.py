@@ -32,7 +32,10 @@ __all__ = ["JOB_NAMES", "TOPOLOGY_JOB_BY_SOURCE", "TOPOLOGY_SOURCE_BY_JOB"]
 # Defaults follow design §2 and the origin brief: the bucket reader's delay must
 # exceed OpenObserve's ~10-minute WAL horizon.
 _JOB_DEFAULTS: dict[str, dict[str, Any]] = {
-    OO_AGG: {"interval": "1m", "align": "1m", "delay": "12m", "initial_lookback": "24h", "max_active_runs": 4},
+    # oo-agg windows stay one minute (the ledger's and the tables' grain) but a scheduled run covers
+    # five of them: one task start per five minutes instead of per minute (README "Scaling").
+    OO_AGG: {"interval": "1m", "align": "1m", "delay": "12m", "initial_lookback": "24h", "max_active_runs": 4,
+             "run_every": "5m"},
     AGE_REFRESH: {"interval": "5m", "align": "5m", "delay": "12m", "initial_lookback": "1h", "max_active_runs": 1},
     TOPO_IAC: {"interval": "15m", "align": "15m", "delay": "0s", "initial_lookback": "48h", "max_active_runs": 1},
     TOPO_ANSIBLE: {"interval": "1h", "align": "1h", "delay": "0s", "initial_lookback": "168h", "max_active_runs": 1},
@@ -50,6 +53,13 @@ JOB_GRAIN: dict[str, timedelta] = {
 }
 
 
+# Batching defaults (README "Scaling"): a task instance costs about a CPU-second to start, a window
+# of seed data a quarter of that; 30 windows and 5 tenants per task keep Airflow's share small while
+# a 60-window backfill or a 10-tenant catch-up still spreads over two or more workers.
+DEFAULT_WINDOWS_PER_TASK = 30
+DEFAULT_TENANTS_PER_TASK = 5
+
+
 class ConfigError(ValueError):
     """The configuration is missing a key or holds a bad value; the message names it."""
 
@@ -64,6 +74,19 @@ class JobConfig:
     max_active_runs: int = 4
     failure_threshold: int = 5
     options: Mapping[str, Any] = field(default_factory=dict)
+    # A scheduled run's data interval (the DAG's schedule): whole windows of ``interval`` each, run one
+    # after another by the same task. None: one window per run.
+    run_every: timedelta | None = None
+    # How many windows one task instance runs: obs_backfill's batches (a scheduled run's are its own).
+    windows_per_task: int = DEFAULT_WINDOWS_PER_TASK
+    # How many tenants one task instance runs (each tenant's windows in turn; one failing tenant never
+    # stops the others).
+    tenants_per_task: int = DEFAULT_TENANTS_PER_TASK
+
+    @property
+    def schedule(self) -> timedelta:
+        """The scheduled DAG's data interval: ``run_every``, else one window."""
+        return self.run_every or self.interval
 
 
 @dataclass(frozen=True)
@@ -118,7 +141,8 @@ def _job(name: str, raw: Mapping[str, Any], tenant_lookbacks: Mapping[str, Any])
     # precedence: the job's own keys, then a top-level/tenants-level initial_lookback, then defaults
     lookback = {"initial_lookback": tenant_lookbacks[name]} if name in tenant_lookbacks else {}
     merged = {**_JOB_DEFAULTS.get(name, _JOB_DEFAULTS[OO_AGG]), **lookback, **(raw or {})}
-    known = {"interval", "align", "delay", "initial_lookback", "max_active_runs", "failure_threshold", "concurrency"}
+    known = {"interval", "align", "delay", "initial_lookback", "max_active_runs", "failure_threshold", "concurrency",
+             "run_every", "windows_per_task", "tenants_per_task"}
     try:
         job = JobConfig(
             name=name,
@@ -129,6 +153,11 @@ def _job(name: str, raw: Mapping[str, Any], tenant_lookbacks: Mapping[str, Any])
             max_active_runs=int(merged.get("max_active_runs", merged.get("concurrency", 4))),
             failure_threshold=int(merged.get("failure_threshold", 5)),
             options={k: v for k, v in merged.items() if k not in known},
+            run_every=_run_every(merged, explicit="run_every" in (raw or {})),
+            windows_per_task=_positive_int(merged.get("windows_per_task", DEFAULT_WINDOWS_PER_TASK),
+                                           "windows_per_task"),
+            tenants_per_task=_positive_int(merged.get("tenants_per_task", DEFAULT_TENANTS_PER_TASK),
+                                           "tenants_per_task"),
         )
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"jobs.{name}: {exc}") from exc
@@ -150,6 +179,27 @@ def _check_widths(job: JobConfig) -> None:
     for key in ("delay", "initial_lookback"):
         if getattr(job, key) < timedelta(0):
             raise ConfigError(f"jobs.{job.name}.{key} must not be negative")
+    if job.run_every is not None and (job.run_every <= timedelta(0) or job.run_every % job.interval):
+        raise ConfigError(f"jobs.{job.name}.run_every {job.run_every} must be a positive whole multiple of "
+                          f"jobs.{job.name}.interval {job.interval} (a run covers whole windows)")
+
+
+def _run_every(merged: Mapping[str, Any], *, explicit: bool) -> timedelta | None:
+    """The configured ``run_every``; the built-in default only where it holds whole windows (a job
+    configured with 2-minute windows runs one window per run unless it says otherwise)."""
+    if not merged.get("run_every"):
+        return None
+    run_every, interval = parse_duration(merged["run_every"]), parse_duration(merged["interval"])
+    if not explicit and (interval <= timedelta(0) or run_every % interval):
+        return None
+    return run_every
+
+
+def _positive_int(value: Any, key: str) -> int:
+    """A count of at least 1 (the caller's error names the job)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{key} must be a whole number of at least 1 (got {value!r})")
+    return value
 
 
 def _flag(value: Any, where: str) -> bool:

@@ -288,3 +288,35 @@ def _record_failure(ctl: Any, pg_url: str | None, key: dict[str, Any], exc: Base
         except Exception:
             log.debug("could not record the failure (attempt %d)", attempt + 1, exc_info=True)
     log.warning("the ledger could not record the failure of %s: the database is unreachable", key["job"])
+
+
+_DONE_IN_ATTEMPT = """
+SELECT r.window_to FROM etl_job_run r JOIN dim_tenant t ON t.id = r.tenant_id
+WHERE r.job = %(job)s AND t.code = %(tenant)s AND r.status IN ('success', 'skipped')
+  AND r.window_to = ANY(%(ends)s) AND r.dag_id = %(dag_id)s AND r.run_id = %(run_id)s
+  AND r.try_number >= %(first_try)s
+"""
+
+
+def windows_done_in_attempt(job: str, tenant_code: str, windows: Collection[Window], run_info: RunInfo, *,
+                            first_try: int, pg_url: str | None) -> set[Window]:
+    """The ``windows`` this Airflow task attempt already finished (success or skipped), by their end.
+
+    An attempt spans the automatic retries after a start or a clear: tries ``first_try`` up to the
+    current one of the same DAG run. A retry skips those windows; a clear starts a new attempt and
+    reruns them all. Matching on the end covers jobs whose ledger window is wider than the run's
+    (age-refresh records its active window ending at T). Without Airflow ids nothing is skipped.
+    """
+    if not windows or run_info.dag_id is None or run_info.run_id is None:
+        return set()
+    conn = connect(pg_url, autocommit=True, application_name=f"obs-etl ledger {job}")
+    try:
+        with conn.cursor() as cur:
+            require_schema(cur)
+            cur.execute(_DONE_IN_ATTEMPT, {"job": job, "tenant": tenant_code, "ends": [w.end for w in windows],
+                                           "dag_id": run_info.dag_id, "run_id": run_info.run_id,
+                                           "first_try": first_try})
+            ends = {row[0] for row in cur.fetchall()}
+    finally:
+        conn.close()
+    return {w for w in windows if w.end in ends}

@@ -15,7 +15,8 @@ from airflow_obs_provider.orchestration.schedule import DEFAULT_POSTGRES_CONN_ID
 
 
 class AgeRefreshOperator(WindowedJobOperator):
-    """Make AGE graph ``obs_graph`` hold exactly ``tenant``'s calls of ``[T - active_window, T)``.
+    """Make AGE graph ``obs_graph`` hold exactly ``tenant``'s (or each of ``tenants``') calls of
+    ``[T - active_window, T)``.
 
     T is the run's ``data_interval_end``; the run's own interval only supplies T
     (a 5-minute schedule refreshes a 10-minute active window). A run older than
@@ -24,23 +25,25 @@ class AgeRefreshOperator(WindowedJobOperator):
     in the log.
 
     :param tenant: ``dim_tenant.code``
+    :param tenants: several tenant codes, refreshed one after another
     :param postgres_conn_id: Airflow connection of the warehouse database
     :param active_window: how far back calls keep an edge alive (whole 5-minute buckets)
     """
 
-    template_fields: Sequence[str] = ("tenant",)
+    template_fields: Sequence[str] = ("tenants",)
     ui_color = "#d7ecf7"
     job_name = AGE_REFRESH
 
     def __init__(
         self,
         *,
-        tenant: str,
+        tenant: str | None = None,
+        tenants: Sequence[str] | None = None,
         postgres_conn_id: str = DEFAULT_POSTGRES_CONN_ID,
         active_window: timedelta | str = DEFAULT_ACTIVE_WINDOW,
         **kwargs: Any,
     ) -> None:
-        super().__init__(tenant=tenant, postgres_conn_id=postgres_conn_id, **kwargs)
+        super().__init__(tenant=tenant, tenants=tenants, postgres_conn_id=postgres_conn_id, **kwargs)
         self.active_window = parse_duration(active_window)
 
     def job_options(self) -> dict[str, Any]:

@@ -38,6 +38,22 @@ def run_info_from_context(context: Mapping[str, Any]) -> RunInfo:
     )
 
 
+def attempt_first_try(context: Mapping[str, Any]) -> int:
+    """The first try number of the task's current attempt: a start or a clear, plus its automatic retries.
+
+    Airflow sets ``max_tries = try_number + retries`` on a clear and ``retries`` at the start, so the
+    attempt's first try is ``max_tries - retries + 1`` (the formula Airflow's own task runner uses for
+    a sensor's first reschedule). Without those values every try is an attempt of its own.
+    """
+    ti = context.get("ti") or context.get("task_instance")
+    try_number, max_tries = getattr(ti, "try_number", None), getattr(ti, "max_tries", None)
+    retries = getattr(getattr(ti, "task", None), "retries", None)
+    if not isinstance(try_number, int) or not isinstance(max_tries, int) or max_tries < 0 \
+            or not isinstance(retries, int):
+        return try_number if isinstance(try_number, int) else 1
+    return max(1, min(try_number, max_tries - retries + 1))
+
+
 def load_etl_config(config_path: str | None = None, config_variable: str | None = None) -> EtlConfig:
     """Configuration from a YAML file (argument or ``OBS_ETL_CONFIG``) or an Airflow Variable holding
     YAML, in the order :mod:`..orchestration.config_sources` decides (a missing Variable fails as Airflow's

@@ -15,10 +15,12 @@ from airflow_obs_provider.orchestration.schedule import DEFAULT_POSTGRES_CONN_ID
 
 
 class OOToTimescaleOperator(ConfiguredJobOperator):
-    """Run the ``oo-agg`` job (see :mod:`airflow_obs_provider.jobs.oo_agg`) for ``tenant`` and the run's
-    window ``[data_interval_start, data_interval_end)``, exactly once.
+    """Run the ``oo-agg`` job (see :mod:`airflow_obs_provider.jobs.oo_agg`) for ``tenant`` (or each of
+    ``tenants``) over the run's ``[data_interval_start, data_interval_end)``, one ``jobs.oo-agg.interval``
+    window after another, each exactly once.
 
     :param tenant: tenant code in the ETL configuration
+    :param tenants: several tenant codes, run one after another (a failing one does not stop the others)
     :param config_path: the ETL YAML (default: ``OBS_ETL_CONFIG``, else the Airflow Variable)
     :param config_variable: Airflow Variable holding the YAML (default ``obs_etl_config``)
     :param postgres_conn_id: the warehouse (TimescaleDB) connection
@@ -31,14 +33,15 @@ class OOToTimescaleOperator(ConfiguredJobOperator):
         leaves the window's rows as they are
     """
 
-    template_fields: Sequence[str] = ("tenant", "config_path", "config_variable")
+    template_fields: Sequence[str] = ("tenants", "config_path", "config_variable")
     ui_color = "#e8f4e4"
     job_name = OO_AGG
 
     def __init__(
         self,
         *,
-        tenant: str,
+        tenant: str | None = None,
+        tenants: Sequence[str] | None = None,
         config_path: str | None = None,
         config_variable: str | None = None,
         postgres_conn_id: str = DEFAULT_POSTGRES_CONN_ID,
@@ -48,18 +51,18 @@ class OOToTimescaleOperator(ConfiguredJobOperator):
         allow_shrink: bool = False,
         **kwargs: Any,
     ) -> None:
-        super().__init__(tenant=tenant, config_path=config_path, config_variable=config_variable,
+        super().__init__(tenant=tenant, tenants=tenants, config_path=config_path, config_variable=config_variable,
                          postgres_conn_id=postgres_conn_id, **kwargs)
         self.aws_conn_id = aws_conn_id
         self.oo_conn_id = oo_conn_id
         self.file_list_conn_id = file_list_conn_id
         self.allow_shrink = allow_shrink
-        self._source: dict[str, Any] | None = None  # for lineage, set by execute
+        self._sources: list[dict[str, Any]] = []  # for lineage, set by execute
 
     def load_config(self) -> EtlConfig | None:
         cfg = super().load_config()
         assert cfg is not None
-        self._source = dict(cfg.tenant(self.tenant).source)
+        self._sources = [{"org": code, **cfg.tenant(code).source} for code in self.tenants]
         return cfg
 
     def connection_ids(self) -> dict[str, str | None]:
@@ -70,7 +73,7 @@ class OOToTimescaleOperator(ConfiguredJobOperator):
         return {"allow_shrink": self.allow_shrink}
 
     def report(self, result: WindowResult, window: Window) -> dict[str, Any]:
-        self.log.info("%s %s %s: %s, %d records read, %d rows written in %.2fs", OO_AGG, self.tenant, window,
+        self.log.info("%s %s %s: %s, %d records read, %d rows written in %.2fs", OO_AGG, result.tenant_code, window,
                       result.status, result.rows_in, result.rows_out, result.seconds)
         return {"status": result.status, "rows_in": result.rows_in, "rows_out": result.rows_out,
                 "window_from": window.start.isoformat(), "window_to": window.end.isoformat()}
@@ -90,9 +93,8 @@ class OOToTimescaleOperator(ConfiguredJobOperator):
         namespace = f"postgres://{conn.host or 'localhost'}:{conn.port or 5432}"
         database = conn.schema or "postgres"
         outputs = [Dataset(namespace=namespace, name=f"{database}.public.{table}") for table in LINEAGE_TABLES]
-        source = self._source or {}
-        inputs = [Dataset(namespace=source_namespace(source), name=f"{source.get('org', self.tenant)}/{kind}")
-                  for kind in ("metrics", "traces", "logs")]
+        inputs = [Dataset(namespace=source_namespace(source), name=f"{source['org']}/{kind}")
+                  for source in self._sources for kind in ("metrics", "traces", "logs")]
         return OperatorLineage(inputs=inputs, outputs=outputs)
 
 

@@ -22,20 +22,22 @@ class TopologyDiffOperator(ConfiguredJobOperator):
 
     :param source: ``terraform`` or ``ansible``
     :param tenant: ``dim_tenant.code`` (a tenant of the configuration)
+    :param tenants: several tenant codes, observed one after another
     :param config_path: the ETL YAML (default: ``OBS_ETL_CONFIG``, else ``config_variable``)
     :param config_variable: Airflow Variable holding the ETL YAML
     :param postgres_conn_id: Airflow connection of the warehouse database
     :param aws_conn_id: Amazon connection for ``s3://`` state files (only read when a state is on S3)
     """
 
-    template_fields: Sequence[str] = ("tenant", "config_path")
+    template_fields: Sequence[str] = ("tenants", "config_path")
     ui_color = "#e8f0d8"
 
     def __init__(
         self,
         *,
         source: str,
-        tenant: str,
+        tenant: str | None = None,
+        tenants: Sequence[str] | None = None,
         config_path: str | None = None,
         config_variable: str | None = None,
         postgres_conn_id: str = DEFAULT_POSTGRES_CONN_ID,
@@ -44,7 +46,7 @@ class TopologyDiffOperator(ConfiguredJobOperator):
     ) -> None:
         if source not in TOPOLOGY_JOB_BY_SOURCE:
             raise ValueError(f"source must be one of {sorted(TOPOLOGY_JOB_BY_SOURCE)}, got {source!r}")
-        super().__init__(tenant=tenant, config_path=config_path, config_variable=config_variable,
+        super().__init__(tenant=tenant, tenants=tenants, config_path=config_path, config_variable=config_variable,
                          postgres_conn_id=postgres_conn_id, **kwargs)
         self.source = source
         self.job_name = TOPOLOGY_JOB_BY_SOURCE[source]

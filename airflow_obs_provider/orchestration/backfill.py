@@ -64,6 +64,42 @@ class PlannedWindow:
                    allow_shrink=raw.get("allow_shrink") is True)
 
 
+@dataclass(frozen=True)
+class PlannedBatch:
+    """Consecutive windows of one job and tenant that one task instance runs (``windows_per_task``)."""
+
+    windows: tuple[PlannedWindow, ...]
+
+    @property
+    def job(self) -> str:
+        return self.windows[0].job
+
+    @property
+    def tenant(self) -> str:
+        return self.windows[0].tenant
+
+    @property
+    def allow_shrink(self) -> bool:
+        return self.windows[0].allow_shrink
+
+    def as_dict(self) -> dict[str, Any]:
+        first, last = self.windows[0], self.windows[-1]
+        return {"job": first.job, "tenant": first.tenant, "start": first.start, "end": last.end,
+                "allow_shrink": first.allow_shrink,
+                "windows": [[w.start, w.end, w.eligible_at] for w in self.windows]}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> PlannedBatch:
+        return cls(tuple(PlannedWindow(str(raw["job"]), str(raw["tenant"]), str(start), str(end), str(eligible_at),
+                                       allow_shrink=raw.get("allow_shrink") is True)
+                         for start, end, eligible_at in raw["windows"]))
+
+
+def batch_windows(planned: list[PlannedWindow], size: int) -> list[PlannedBatch]:
+    """Planned windows in batches of ``size`` consecutive ones (the last batch may be shorter)."""
+    return [PlannedBatch(tuple(planned[i:i + size])) for i in range(0, len(planned), size)]
+
+
 def _bool(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value

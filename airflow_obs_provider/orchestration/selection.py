@@ -119,7 +119,8 @@ def select_tenants(
             selection.tenants.append(tenant.code)
             continue
         selection.skipped[tenant.code] = reason
-        _record_skip(job, tenant.code, window, reason, pg_url=pg_url, run_info=run_info)
+        for part in _ledger_windows(window, job_cfg):
+            _record_skip(job, tenant.code, part, reason, pg_url=pg_url, run_info=run_info)
         if event is not None:
             selection.opened.append(event)
             log.error("circuit opened for %s/%s after %d failed windows (last error: %s)",
@@ -203,6 +204,11 @@ def _consecutive_failures(cur: Any, job: JobConfig, tenant_id: int, reset_at: da
         count += 1
         last_error = last_error or error
     return count, last_error
+
+
+def _ledger_windows(span: Window, job: JobConfig) -> list[Window]:
+    """The windows a run's span holds (``run_every`` covers several ``interval`` windows)."""
+    return list(span.split(job.interval)) if span.end - span.start > job.interval else [span]
 
 
 def _record_skip(job: str, tenant: str, window: Window, reason: str, *, pg_url: str | None,

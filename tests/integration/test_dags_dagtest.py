@@ -91,14 +91,16 @@ def _task_states(dag_run: Any) -> dict[tuple[str, int], str]:
 def test_obs_oo_agg_run_writes_the_engine_rows_and_applies_the_initial_lookback(
         airflow_env: Path, pg_url: str, oracle_url: str) -> None:
     cfg = load_config(airflow_env)
-    first, target = Window(T0, T0 + MIN), Window(T0 + 4 * MIN, T0 + 5 * MIN)
+    first = Window(T0, T0 + MIN)
+    span = Window(T0, T0 + 5 * MIN)  # one run: jobs.oo-agg.run_every (5m) of one-minute windows
+    minutes = list(span.split(MIN))
     # acme already has a successful window (so it runs); globex has none (so 2024 is before its lookback).
     oo_agg.run(cfg, "acme", first, pg_url=pg_url)
-    for w in (first, target):
+    for w in minutes:
         oo_agg.run(cfg, "acme", w, pg_url=oracle_url)
 
     dag = _dag("obs_oo_agg")
-    run = dag.test(logical_date=target.end)  # a manual run at L covers the window ending at L
+    run = dag.test(logical_date=span.end)  # a manual run at L covers the run_every ending at L
     states = _task_states(run)
     assert states[("wait_until_eligible", -1)] == "success"
     assert states[("select_tenants", -1)] == "success"
@@ -106,27 +108,29 @@ def test_obs_oo_agg_run_writes_the_engine_rows_and_applies_the_initial_lookback(
     assert states[("aggregate", 0)] == "success"
 
     assert content_by_urn(pg_url, "acme") == content_by_urn(oracle_url, "acme")
-    assert [r[:3] for r in ledger(pg_url, tenant="acme")] == [
-        (first.start, first.end, "success"), (target.start, target.end, "success")]
-    assert [r[:3] for r in ledger(pg_url, tenant="globex")] == [(target.start, target.end, "skipped")]
+    # Every one-minute window of the run is its own ledger row; globex's are recorded as skipped.
+    assert [r[:3] for r in ledger(pg_url, tenant="acme")] == [(w.start, w.end, "success") for w in minutes]
+    assert [r[:3] for r in ledger(pg_url, tenant="globex")] == [(w.start, w.end, "skipped") for w in minutes]
 
 
 def test_obs_backfill_runs_each_window_once_and_skips_successful_ones(
         airflow_env: Path, pg_url: str, oracle_url: str) -> None:
     cfg = load_config(airflow_env)
-    for minute in (1, 2):
-        oo_agg.run(cfg, "acme", Window(T0 + minute * MIN, T0 + (minute + 1) * MIN), pg_url=oracle_url)
+    minutes = [Window(T0 + m * MIN, T0 + (m + 1) * MIN) for m in (5, 6, 7)]
+    oo_agg.run(cfg, "acme", minutes[0], pg_url=pg_url)  # 10:05 already succeeded
+    for w in minutes:
+        oo_agg.run(cfg, "acme", w, pg_url=oracle_url)
     dag = _dag("obs_backfill")
-    conf = {"job": "oo-agg", "tenant": "acme", "from": "2024-05-01T10:00:00Z", "to": "2024-05-01T10:03:00Z"}
+    conf = {"job": "oo-agg", "tenant": "acme", "from": "2024-05-01T10:05:00Z", "to": "2024-05-01T10:08:00Z"}
     run = dag.test(run_conf=conf)
     states = _task_states(run)
-    # 10:00 already succeeded (previous test): only 10:01 and 10:02 were planned.
-    assert sorted(k for k in states if k[0] == "run_window") == [("run_window", 0), ("run_window", 1)]
+    # Only 10:06 and 10:07 were planned, and one task runs both (jobs.oo-agg.windows_per_task: 30).
+    assert sorted(k for k in states if k[0] == "run_window") == [("run_window", 0)]
     assert set(states.values()) == {"success"}
     assert content_by_urn(pg_url, "acme") == content_by_urn(oracle_url, "acme")
     before = ledger(pg_url, tenant="acme")
-    assert [(r[0], r[2], r[3]) for r in before][:3] == [
-        (T0, "success", 1), (T0 + MIN, "success", 1), (T0 + 2 * MIN, "success", 1)]
+    assert [(r[0], r[2], r[3]) for r in before if r[0] >= minutes[0].start] == [
+        (w.start, "success", 1) for w in minutes]
 
     # The same request again plans nothing: every window is already successful in the ledger.
     again = dag.test(run_conf=conf)

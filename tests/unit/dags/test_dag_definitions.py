@@ -12,7 +12,8 @@ from airflow_obs_provider.engine.window import floor_time
 REPO = Path(__file__).resolve().parents[3]
 DAG_IDS = {"obs_oo_agg", "obs_age_refresh", "obs_topo_iac", "obs_topo_ansible", "obs_backfill", "obs_reconcile"}
 UNSCHEDULED_CATCHUP = {"obs_backfill", "obs_reconcile"}  # triggered, or a pass that looks back by itself
-WIDTH = {"obs_oo_agg": timedelta(minutes=1), "obs_age_refresh": timedelta(minutes=5),
+# A run's data interval: jobs.<job>.run_every (oo-agg: five one-minute windows by default), else one window.
+WIDTH = {"obs_oo_agg": timedelta(minutes=5), "obs_age_refresh": timedelta(minutes=5),
          "obs_topo_iac": timedelta(minutes=15), "obs_topo_ansible": timedelta(hours=1)}
 
 CONFIG = """
@@ -87,7 +88,7 @@ def test_windows_have_the_job_width_and_alignment_and_never_zero_width(dagbag: o
             assert nxt[0] == end  # contiguous: no gap, no overlap
 
 
-def test_age_refresh_waits_for_the_five_minute_runs_inside_its_window(dagbag: object) -> None:
+def test_age_refresh_waits_for_the_obs_oo_agg_run_covering_its_window(dagbag: object) -> None:
     from airflow_obs_provider.dag_factory import oo_agg_logical_dates
 
     dag = dagbag.get_dag("obs_age_refresh")  # type: ignore[attr-defined]
@@ -97,9 +98,14 @@ def test_age_refresh_waits_for_the_five_minute_runs_inside_its_window(dagbag: ob
     start, end, logical = _windows(dag, 1)[0]
     dates = sensor.execution_date_fn(logical, data_interval_start=start, data_interval_end=end)
     oo_windows = {w[2] for w in _windows(dagbag.get_dag("obs_oo_agg"), 12)}  # type: ignore[attr-defined]
-    assert dates == [start + timedelta(minutes=i) for i in range(5)]
+    assert dates == [start]  # one five-minute obs_oo_agg run covers the window
     assert set(dates) <= oo_windows  # every awaited logical date is a real obs_oo_agg run
-    assert oo_agg_logical_dates(logical, start, end, step_seconds=60) == dates
+    assert oo_agg_logical_dates(logical, start, end, step_seconds=300) == dates
+    # obs_oo_agg on one-minute runs: the five runs inside; on ten-minute runs: the one run covering it
+    assert oo_agg_logical_dates(logical, start, end, step_seconds=60) == [start + timedelta(minutes=i)
+                                                                         for i in range(5)]
+    ten = timedelta(minutes=10)
+    assert oo_agg_logical_dates(logical, start, end, step_seconds=600) == [floor_time(start, ten)]
 
 
 def test_backfill_dag_has_no_schedule_and_a_conf_form(dagbag: object) -> None:

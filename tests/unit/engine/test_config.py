@@ -124,3 +124,28 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 ])
 def test_window_widths_on_the_tables_grain_are_accepted(jobs: str) -> None:
     load_config_text(MINIMAL + f"jobs:\n  {jobs}\n")
+
+
+def test_runs_cover_several_windows_and_tasks_take_batches_by_default() -> None:
+    cfg = load_config_text(MINIMAL)
+    oo = cfg.job("oo-agg")
+    assert (oo.interval, oo.run_every, oo.schedule) == (timedelta(minutes=1), timedelta(minutes=5),
+                                                         timedelta(minutes=5))
+    assert (oo.windows_per_task, oo.tenants_per_task) == (30, 5)
+    assert cfg.job("age-refresh").schedule == cfg.job("age-refresh").interval  # one window per run
+    # The default five-minute run only where it holds whole windows; one window per run otherwise.
+    assert load_config_text(MINIMAL + "jobs:\n  oo-agg: {interval: 2m, align: 2m}\n").job("oo-agg").schedule == \
+        timedelta(minutes=2)
+    one = load_config_text(MINIMAL + "jobs:\n  oo-agg: {run_every: 1m, windows_per_task: 1, tenants_per_task: 1}\n")
+    assert (one.job("oo-agg").schedule, one.job("oo-agg").windows_per_task) == (timedelta(minutes=1), 1)
+
+
+@pytest.mark.parametrize(("jobs", "message"), [
+    ("oo-agg: {run_every: 90s}", "run_every 0:01:30 must be a positive whole multiple of jobs.oo-agg.interval"),
+    ("oo-agg: {interval: 2m, align: 2m, run_every: 5m}", "run_every 0:05:00 must be a positive whole multiple"),
+    ("oo-agg: {windows_per_task: 0}", "jobs.oo-agg: windows_per_task must be a whole number of at least 1"),
+    ("age-refresh: {tenants_per_task: many}", "jobs.age-refresh: tenants_per_task must be a whole number"),
+])
+def test_bad_batching_keys_are_named(jobs: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        load_config_text(MINIMAL + f"jobs:\n  {jobs}\n")

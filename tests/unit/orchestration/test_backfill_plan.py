@@ -90,3 +90,16 @@ def test_reprocess_force_reruns_and_allows_a_shrink_through_the_planned_windows(
     plain = parse_request(conf(reprocess=True), CFG)
     assert (plain.reprocess, plain.allow_shrink) == (True, False)
     assert not any(p.allow_shrink for p in plan_windows(plain, CFG))
+
+
+def test_windows_are_batched_in_order_and_a_batch_survives_xcom() -> None:
+    from airflow_obs_provider.orchestration.backfill import PlannedBatch, batch_windows
+
+    planned = plan_windows(parse_request(conf(to="2026-01-01T01:10:00Z"), CFG), CFG)
+    batches = batch_windows(planned, 30)
+    assert [len(b.windows) for b in batches] == [30, 30, 10]
+    assert [w for b in batches for w in b.windows] == planned  # every window once, in order
+    raw = batches[1].as_dict()
+    assert (raw["start"], raw["end"]) == ("2026-01-01T00:30:00+00:00", "2026-01-01T01:00:00+00:00")
+    assert PlannedBatch.from_dict(raw) == batches[1]
+    assert batch_windows([], 30) == []
