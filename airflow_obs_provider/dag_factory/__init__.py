@@ -5,12 +5,16 @@ Stable names (other tooling, tests and users rely on them):
 - DAG ids: ``obs_oo_agg``, ``obs_age_refresh``, ``obs_topo_iac``, ``obs_topo_ansible``, ``obs_backfill``,
   ``obs_reconcile``.
 - Windowed DAGs: ``wait_until_eligible`` (sensor, reschedule mode) and ``select_tenants`` both feed the
-  job's mapped task (``aggregate`` / ``refresh_graph`` / ``diff_topology``), one map index per tenant.
-  ``obs_age_refresh`` waits on ``wait_for_oo_agg`` (ExternalTaskSensor on the 1-minute runs) instead.
+  job's mapped task (``aggregate`` / ``refresh_graph`` / ``diff_topology``), one map index per batch of
+  ``jobs.<job>.tenants_per_task`` tenants (named by its tenants). A run covers ``jobs.<job>.run_every``
+  (oo-agg: 5 minutes), split into windows of ``jobs.<job>.interval`` that each tenant runs in turn, each
+  its own ledger row. ``obs_age_refresh`` waits on ``wait_for_oo_agg`` (ExternalTaskSensor on the
+  ``obs_oo_agg`` runs covering its window) instead.
   The task producing the mapped list has no upstream task on purpose: Airflow 2.11's
   ``dags backfill`` deadlocks on a mapped task whose list producer has an upstream of its own.
-- ``obs_backfill``: ``plan_windows`` -> ``run_window`` (a reschedule-mode sensor mapped over the windows:
-  it waits until the window is eligible, then runs it through the job function).
+- ``obs_backfill``: ``plan_windows`` -> ``run_window`` (a reschedule-mode sensor mapped over batches of
+  ``jobs.<job>.windows_per_task`` windows: it runs each window once it is eligible, through the
+  operators' own path).
 - ``obs_reconcile``: ``select_tenants`` -> ``reconcile`` (one map index per tenant): every 15 minutes
   (``jobs.oo-agg.reconcile_interval``), the oo-agg windows whose source gained late records are rerun.
 

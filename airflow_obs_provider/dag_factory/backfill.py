@@ -160,9 +160,11 @@ Trigger with conf `{"job": "oo-agg", "tenant": "demo", "from": "2026-01-01T00:00
 "to": "2026-01-01T06:00:00Z", "reprocess": false}` (UI form, or
 `POST /api/v2/dags/obs_backfill/dagRuns` with `logical_date: null` and that `conf`).
 
-The range is split into the job's aligned windows (at most 1024 per run). Windows the ledger already
-records as successful are left out unless `reprocess` is true (`"force"`: also rewrite oo-agg windows
-whose source now yields sharply fewer records than their last success); windows not yet eligible
-(`end + delay` in the future) wait in reschedule mode. A bad conf fails `plan_windows` with a message
-naming the field.
+The range is split into the job's aligned windows; one `run_window` task runs up to
+`jobs.<job>.windows_per_task` of them (default 30), each its own transaction and ledger row (at most
+1024 tasks per run). Windows the ledger already records as successful are left out unless
+`reprocess` is true (`"force"`: also rewrite oo-agg windows whose source now yields sharply fewer
+records than their last success); windows not yet eligible (`end + delay` in the future) wait in
+reschedule mode. A failed task's retry skips the windows it finished. A bad conf fails `plan_windows`
+with a message naming the field.
 """

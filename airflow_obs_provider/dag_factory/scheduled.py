@@ -114,19 +114,23 @@ def build_topology_dag(source: str, dags_dir: Path | None = None) -> DAG:
 
 
 _OO_AGG_DOC = """
-### obs_oo_agg: OpenObserve -> TimescaleDB, one-minute windows
+### obs_oo_agg: OpenObserve -> TimescaleDB, one-minute windows, a run every `run_every`
 
-Each run covers its data interval `[start, end)` (a data-interval timetable, catch-up on).
+Each run covers its data interval `[start, end)`: `jobs.oo-agg.run_every` (default 5 minutes) made of
+one-minute windows (`jobs.oo-agg.interval`), each written exactly once with its own ledger row.
 
 1. `wait_until_eligible` waits (reschedule mode: no worker slot held) until `end + jobs.oo-agg.delay`.
 2. `select_tenants` (alongside) lists enabled tenants, leaving out (ledger status `skipped`) windows before a new
    tenant's `initial_lookback` and tenants whose circuit breaker is open (`failure_threshold`
    consecutive failed windows). Clearing this task (or the run) resets the breaker; so does a change
    of the tenant's or job's configuration.
-3. `aggregate` maps `OOToTimescaleOperator` over the tenants: one failing tenant never blocks another.
+3. `aggregate` maps `OOToTimescaleOperator` over batches of `tenants_per_task` tenants (default 5): each
+   tenant runs the run's windows in order; a failing tenant never stops the others, and the task then
+   fails naming it. Its retry reruns only that tenant's failed window and those after it.
 
-Every (tenant, window) is written exactly once (ledger `etl_job_run`); clears and backfills rewrite
-the same rows.
+Clearing a run (or its `aggregate` task) reruns all of its windows; to rerun one minute, trigger
+`obs_backfill` with `from`/`to` around it and `reprocess: true`. Clears and backfills rewrite the
+same rows.
 """
 
 _AGE_DOC = """

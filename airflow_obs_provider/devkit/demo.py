@@ -5,9 +5,9 @@ Steps (each prints a progress line):
 2. generate the last ``--minutes`` of OpenObserve-layout data into a local folder;
 3. recreate database ``obs_demo`` and bootstrap the schema;
 4. write a demo configuration and a local Airflow home (SQLite metadata DB, the Postgres connection);
-5. run the DAGs with that Airflow (``airflow dags test``): ``obs_backfill`` over every minute of oo-agg,
-   ``obs_oo_agg`` once more for the last minute (a rerun: same rows), ``obs_backfill`` for the graph
-   refresh, ``obs_topo_iac`` and ``obs_topo_ansible`` for the last window;
+5. run the DAGs with that Airflow (``dag.test``, all in one process: :mod:`.demo_runner`): ``obs_backfill``
+   over every minute of oo-agg, ``obs_oo_agg`` once more for the last five minutes (a rerun: same rows),
+   ``obs_backfill`` for the graph refresh, ``obs_topo_iac`` and ``obs_topo_ansible`` for the last window;
 6. print a summary read back from Postgres and how to open the Airflow UI on those runs.
 
 Everything lands under ``$OBS_CACHE_DIR/demo`` (default ``~/.cache/obs-etl/demo``).
@@ -161,30 +161,45 @@ def _airflow(args: list[str], env: dict[str, str], log_file: Path) -> int:
 
 
 def run_dags(paths: DemoPaths, env: dict[str, str], start: datetime, end: datetime, t0: float) -> None:
-    log_file = paths.logs / "airflow.log"
-    steps: list[tuple[str, list[str]]] = [
-        (f"obs_backfill oo-agg over {int((end - start).total_seconds() // 60)} one-minute windows",
-         ["dags", "test", "obs_backfill", "-c", json.dumps(
-             {"job": "oo-agg", "tenant": TENANT, "from": start.isoformat(), "to": end.isoformat()})]),
-        ("obs_oo_agg for the last minute (a rerun of a done window: same rows)",
-         ["dags", "test", "obs_oo_agg", end.isoformat()]),
-        ("obs_backfill age-refresh for the last ten minutes",
-         ["dags", "test", "obs_backfill", "-c", json.dumps(
-             {"job": "age-refresh", "tenant": TENANT, "from": (end - timedelta(minutes=10)).isoformat(),
-              "to": end.isoformat()})]),
+    """Every demo DAG run in one Airflow process (:mod:`.demo_runner`), with a progress line per run."""
+    steps: list[dict[str, Any]] = [
+        {"label": f"obs_backfill oo-agg over {int((end - start).total_seconds() // 60)} one-minute windows",
+         "dag_id": "obs_backfill", "logical_date": None,
+         "conf": {"job": "oo-agg", "tenant": TENANT, "from": start.isoformat(), "to": end.isoformat()}},
+        {"label": "obs_oo_agg for the last five minutes (a rerun of done windows: same rows)",
+         "dag_id": "obs_oo_agg", "logical_date": end.isoformat(), "conf": None},
+        {"label": "obs_backfill age-refresh for the last ten minutes", "dag_id": "obs_backfill",
+         "logical_date": None, "conf": {"job": "age-refresh", "tenant": TENANT,
+                                        "from": (end - timedelta(minutes=10)).isoformat(), "to": end.isoformat()}},
     ]
     if _include_folder() is not None:
         # Manual runs must end on their DAG's window boundary (15 minutes, one hour).
         iac_end, ansible_end = floor_time(end, timedelta(minutes=15)), floor_time(end, timedelta(hours=1))
-        steps += [(f"obs_topo_iac for [{iac_end - timedelta(minutes=15):%H:%M}, {iac_end:%H:%M})",
-                   ["dags", "test", "obs_topo_iac", iac_end.isoformat()]),
-                  (f"obs_topo_ansible for [{ansible_end - timedelta(hours=1):%H:%M}, {ansible_end:%H:%M})",
-                   ["dags", "test", "obs_topo_ansible", ansible_end.isoformat()])]
-    for label, args in steps:
-        _progress(t0, f"airflow: {label}")
-        code = _airflow(args, env, log_file)
-        if code != 0:
-            _progress(t0, f"  airflow exited with {code}: see {log_file}")
+        steps += [{"label": f"obs_topo_iac for [{iac_end - timedelta(minutes=15):%H:%M}, {iac_end:%H:%M})",
+                   "dag_id": "obs_topo_iac", "logical_date": iac_end.isoformat(), "conf": None},
+                  {"label": f"obs_topo_ansible for [{ansible_end - timedelta(hours=1):%H:%M}, {ansible_end:%H:%M})",
+                   "dag_id": "obs_topo_ansible", "logical_date": ansible_end.isoformat(), "conf": None}]
+    steps_file, results = paths.logs / "demo-steps.json", paths.logs / "demo-results.jsonl"
+    steps_file.write_text(json.dumps(steps))
+    results.write_text("")
+    _progress(t0, f"airflow: {len(steps)} DAG runs in one process (dag.test), first: {steps[0]['label']}")
+    log_file = paths.logs / "airflow.log"
+    with log_file.open("a") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "airflow_obs_provider.devkit.demo_runner", str(steps_file),
+                                 str(results)], env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+        shown = 0
+        while True:
+            finished = proc.poll() is not None
+            lines = results.read_text().splitlines()
+            for line in lines[shown:]:
+                step = json.loads(line)
+                _progress(t0, f"airflow: {step['label']}: {step['state']} in {step['seconds']}s")
+            shown = len(lines)
+            if finished:
+                break
+            time.sleep(0.5)
+    if proc.returncode != 0:
+        _progress(t0, f"  a DAG run did not succeed (exit {proc.returncode}): see {log_file}")
 
 
 def _rows(cur: Any, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
