@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from airflow_obs_provider.engine.cpus import available_cpus
 from airflow_obs_provider.engine.masking import mask_urn
 from airflow_obs_provider.engine.oo.schema import ensure_columns
 
@@ -51,9 +52,8 @@ def connect_duckdb(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     with _databases_lock:
         database = _databases.get(key)
         if database is None:
-            config = dict(DUCKDB_CONFIG)
-            if threads:
-                config["threads"] = threads
+            # DuckDB would take the host's CPU count, not the container's quota (see engine.cpus)
+            config = {**DUCKDB_CONFIG, "threads": threads or available_cpus()}
             database = _databases[key] = duckdb.connect(":memory:", config=config)
             # type "arrow" as a string: duckdb 1.x and 2.x name the enum in different modules
             database.create_function(MASK_URN_SQL, _mask_urns, ["VARCHAR"], "VARCHAR",  # type: ignore[call-overload]
