@@ -59,7 +59,10 @@ def celery_config(tmp_path_factory: pytest.TempPathFactory, celery_range: DataRa
     started = time.monotonic()
     data = generate_data(tmp_path_factory.mktemp("celery_oo_data"), celery_range, TENANTS)
     progress(f"generated OO data of {len(TENANTS)} tenants in {time.monotonic() - started:.1f}s")
-    return write_config(tmp_path_factory.mktemp("celery_config") / "etl.yaml", data, celery_range, tenants=TENANTS)
+    # One tenant per job task (issue 15's batching key): every run queues four job tasks at once, more than
+    # one worker's two slots, so both workers get some whatever the default batch size is.
+    return write_config(tmp_path_factory.mktemp("celery_config") / "etl.yaml", data, celery_range, tenants=TENANTS,
+                        tenants_per_task=1)
 
 
 @pytest.fixture(scope="module")
