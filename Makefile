@@ -4,7 +4,7 @@
 help:
 	@echo "make test            run the test suite (creates .venv, starts the dev stack as needed)"
 	@echo "make demo            the one-command demo (obs-etl demo)"
-	@echo "make devstack-up     start Postgres 17 (+timescaledb, age, vector) and S3 on loopback"
+	@echo "make devstack-up     start Postgres 17 (+timescaledb, age, vector), S3 and Redis on loopback"
 	@echo "make devstack-down   stop them"
 	@echo "make lint            ruff on the tree, mypy on the engine"
 	@echo "make ci              what CI runs (.ci/run)"

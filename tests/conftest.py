@@ -1,6 +1,6 @@
-"""Shared fixtures: real Postgres and S3 from the dev stack, one fresh database per test module.
+"""Shared fixtures: real Postgres, S3 and Redis from the dev stack, one fresh database per test module.
 
-Integration tests start the dev stack themselves when ``PG_URL`` / ``S3_ENDPOINT_URL``
+Integration tests start the dev stack themselves when ``PG_URL`` / ``S3_ENDPOINT_URL`` / ``REDIS_URL``
 are not set (``scripts/devstack start``), so plain ``pytest`` works on a fresh machine.
 """
 
@@ -68,6 +68,14 @@ def s3_env() -> dict[str, str]:
         os.environ.update(_devstack_env("s3"))
     keys = ("S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_REGION")
     return {k: os.environ[k] for k in keys}
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of a Redis server on loopback (the dev stack's ``redis``; the CeleryExecutor test's broker)."""
+    if not os.environ.get("REDIS_URL"):
+        os.environ.update({k: v for k, v in _devstack_env("redis").items() if k == "REDIS_URL"})
+    return os.environ["REDIS_URL"]
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,9 @@
 ``AirflowStack`` makes an ``AIRFLOW_HOME``, a fresh metadata database on a running
 Postgres server (LocalExecutor needs a real database), runs ``airflow db migrate`` and
 starts the Airflow 3 processes (api-server, scheduler, dag-processor, triggerer) in
-their own process groups with their output in log files. ``stop()`` always ends every
+their own process groups with their output in log files. With ``executor="CeleryExecutor"``
+the broker is a Redis URL, the result backend the metadata database, and
+``start_celery_worker`` adds ``airflow celery worker`` processes. ``stop()`` always ends every
 process group it started and drops the metadata database.
 
 ``AirflowRest`` talks to the public REST API with a JWT from ``POST /auth/token``
@@ -32,9 +34,11 @@ from urllib.parse import quote
 
 import requests
 from support.databases import create_database, drop_database, with_database  # noqa: F401 (re-exported)
+from support.worker_hostname import WORKER_HOSTNAME_VAR
 
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 ADMIN_USER = "admin"
+TESTS_DIR = Path(__file__).resolve().parents[1]
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -86,6 +90,8 @@ class AirflowStack:
     python: str = sys.executable  # the interpreter whose Airflow runs (3.x venv or the 2.11 venv)
     env_overrides: Mapping[str, str] = field(default_factory=dict)
     name: str = "af"
+    executor: str = "LocalExecutor"  # or "CeleryExecutor" (then celery_broker_url is required)
+    celery_broker_url: str | None = None  # redis://...; the result backend is the metadata database
 
     home: Path = field(init=False)
     logs: Path = field(init=False)
@@ -94,8 +100,12 @@ class AirflowStack:
     password: str = field(init=False, default_factory=lambda: secrets.token_hex(8))
     _procs: dict[str, subprocess.Popen[bytes]] = field(init=False, default_factory=dict)
     _log_files: list[Any] = field(init=False, default_factory=list)
+    # Several test sessions may share one Redis: every key and channel of this stack's broker carries it.
+    _broker_key_prefix: str = field(init=False, default_factory=lambda: f"obs-e2e-{secrets.token_hex(4)}:")
 
     def __post_init__(self) -> None:
+        if self.executor == "CeleryExecutor" and not self.celery_broker_url:
+            raise ValueError("CeleryExecutor needs celery_broker_url (e.g. the dev stack's REDIS_URL)")
         self.home = self.root / "airflow_home"
         self.logs = self.root / "logs"
         self.home.mkdir(parents=True, exist_ok=True)
@@ -124,7 +134,7 @@ class AirflowStack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": self.executor,
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
@@ -152,7 +162,19 @@ class AirflowStack:
         }
         if self.meta_url:
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = sqlalchemy_url(self.meta_url)
+        if self.executor == "CeleryExecutor":
+            env.update(self._celery_env())
         env.update(self.env_overrides)
+        return env
+
+    def _celery_env(self) -> dict[str, str]:
+        assert self.celery_broker_url
+        env = {
+            "AIRFLOW__CELERY__BROKER_URL": self.celery_broker_url,
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": self._broker_key_prefix,
+        }
+        if self.meta_url:
+            env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + sqlalchemy_url(self.meta_url)
         return env
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -189,15 +211,10 @@ class AirflowStack:
         self.migrate()
         env = self.env()
         for comp in components:
-            args = [self.python, "-m", "airflow", comp]
+            args = [comp]
             if comp == "api-server":
                 args += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-            log = open(self.logs / f"{comp}.log", "ab")  # noqa: SIM115 - closed in stop()
-            self._log_files.append(log)
-            # Own process group: stop() ends the component and every child (executor workers, tasks).
-            self._procs[comp] = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                                 stdin=subprocess.DEVNULL, start_new_session=True)
-            progress(f"{self.name}: started {comp} (pid {self._procs[comp].pid})")
+            self._spawn(comp, args, env)
         rest = AirflowRest(self.base_url, ADMIN_USER, self.password, stack=self)
         wanted = {"api-server": None, "scheduler": "scheduler", "dag-processor": "dag_processor",
                   "triggerer": "triggerer"}
@@ -207,6 +224,42 @@ class AirflowStack:
         rest.login()
         progress(f"{self.name}: healthy on {self.base_url}")
         return rest
+
+    def _spawn(self, comp: str, args: Sequence[str], env: Mapping[str, str]) -> None:
+        """Start ``airflow ARGS`` as ``comp``, its output in ``logs/COMP.log``."""
+        log = open(self.logs / f"{comp}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._log_files.append(log)
+        # Own process group: stop() ends the component and every child (executor workers, tasks).
+        self._procs[comp] = subprocess.Popen([self.python, "-m", "airflow", *args], env=env, stdout=log,
+                                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                             start_new_session=True)
+        progress(f"{self.name}: started {comp} (pid {self._procs[comp].pid})")
+
+    def start_celery_worker(self, name: str, concurrency: int = 2, timeout: float = 120) -> None:
+        """An ``airflow celery worker`` (Celery node ``NAME@host``) whose task instances report ``name`` as
+        ``task_instance.hostname``: ``[core] hostname_callable`` is ``support.worker_hostname.worker_hostname``
+        in its environment. Its log is ``logs/celery-worker-NAME.log``; ``stop()`` ends it."""
+        if self.executor != "CeleryExecutor":
+            raise ValueError(f"{self.name} runs the {self.executor}, not the CeleryExecutor")
+        comp = f"celery-worker-{name}"
+        env = {
+            **self.env(),
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "support.worker_hostname.worker_hostname",
+            WORKER_HOSTNAME_VAR: name,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(TESTS_DIR), os.environ.get("PYTHONPATH")) if p),
+        }
+        # Task logs are files under this stack's log folder, read by the api-server from disk: two workers
+        # on one machine need no log servers (which would both want worker_log_server_port).
+        self._spawn(comp, ["celery", "worker", "--concurrency", str(concurrency), "--celery-hostname",
+                           f"{name}@%h", "--skip-serve-logs"], env)
+        wait_for(f"{self.name}: celery worker {name} to be ready", lambda: self._worker_ready(comp, name),
+                 timeout, interval=1, describe=lambda: self.log_tail(comp, 5))
+        progress(f"{self.name}: celery worker {name} ready (concurrency {concurrency})")
+
+    def _worker_ready(self, comp: str, name: str) -> bool:
+        self.check_alive()
+        log = (self.logs / f"{comp}.log").read_text(errors="replace")
+        return re.search(rf"\b{re.escape(name)}@\S+ ready\.", log) is not None  # Celery's "NODE ready."
 
     def _healthy(self, rest: AirflowRest, keys: list[str | None]) -> bool:
         self.check_alive()

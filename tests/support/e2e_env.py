@@ -94,9 +94,10 @@ def clean_run(url: str, config: Path, start: datetime, end: datetime, tenants: d
 class CleanRuns:
     """One clean run per tenant over a range into a fresh database; snapshots cached by range."""
 
-    def __init__(self, server_url: str, config: Path):
+    def __init__(self, server_url: str, config: Path, tenants: dict[str, int] = TENANTS):
         self.server_url = server_url
         self.config = config
+        self.tenants = tenants
         self.urls: list[str] = []
         self._cache: dict[tuple[datetime, datetime], dict[str, list[tuple[Any, ...]]]] = {}
 
@@ -105,7 +106,7 @@ class CleanRuns:
             url = create_database(self.server_url, "e2e_clean")
             self.urls.append(url)
             started = time.monotonic()
-            clean_run(url, self.config, start, end)
+            clean_run(url, self.config, start, end, self.tenants)
             progress(f"clean obs-etl run over [{start:%H:%M}, {end:%H:%M}) took {time.monotonic() - started:.1f}s")
             self._cache[(start, end)] = snapshot(url)
         return self._cache[(start, end)]
