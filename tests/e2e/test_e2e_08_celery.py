@@ -44,7 +44,7 @@ from support.e2e_env import (
 from support.tables import diff_snapshots, ledger, row_counts, snapshot
 
 TENANTS = {"acme": 1, "globex": 2, "initech": 3, "umbrella": 4}  # tenant code -> generator seed
-WINDOWS = 5  # the range starts on a 5-minute boundary: the last window closes the 5-minute buckets
+WINDOWS = 10  # two five-minute runs; the range starts on a 5-minute boundary, so buckets close in it
 WORKERS = ("obs-worker-1", "obs-worker-2")
 JOB_TASK = "aggregate"  # the task of obs_oo_agg that runs the oo-agg job
 
@@ -59,10 +59,10 @@ def celery_config(tmp_path_factory: pytest.TempPathFactory, celery_range: DataRa
     started = time.monotonic()
     data = generate_data(tmp_path_factory.mktemp("celery_oo_data"), celery_range, TENANTS)
     progress(f"generated OO data of {len(TENANTS)} tenants in {time.monotonic() - started:.1f}s")
-    # One tenant per job task (issue 15's batching key): every run queues four job tasks at once, more than
-    # one worker's two slots, so both workers get some whatever the default batch size is.
+    # The batched shape: a run covers five one-minute windows and a job task runs two tenants, so the two
+    # runs queue four job tasks at once, more than one worker's two slots: both workers get some.
     return write_config(tmp_path_factory.mktemp("celery_config") / "etl.yaml", data, celery_range, tenants=TENANTS,
-                        tenants_per_task=1)
+                        run_every="5m", tenants_per_task=2)
 
 
 @pytest.fixture(scope="module")
