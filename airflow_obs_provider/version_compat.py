@@ -13,6 +13,7 @@ from packaging.version import Version
 
 _base = Version(Version(AIRFLOW_VERSION).base_version)
 AIRFLOW_V_3_0_PLUS = _base >= Version("3.0.0")
+AIRFLOW_V_3_3_PLUS = _base >= Version("3.3.0")  # templated start_from_trigger (DateTimeSensorAsync)
 
 if AIRFLOW_V_3_0_PLUS:
     from airflow.sdk import DAG, BaseHook, BaseOperator, Variable, task
@@ -39,6 +40,7 @@ from airflow.providers.standard.sensors.external_task import ExternalTaskSensor 
 
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
     "AIRFLOW_VERSION",
     "AirflowException",
     "AirflowFailException",

@@ -19,6 +19,8 @@ from airflow_obs_provider.operators.base import (
 )
 from airflow_obs_provider.orchestration.schedule import ScheduleSettings
 from airflow_obs_provider.version_compat import (
+    AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_3_PLUS,
     AirflowFailException,
     DeltaDataIntervalTimetable,
     EmptyOperator,
@@ -124,11 +126,25 @@ def mapped_over_tenant_batches(operator: Any, task_id: str, batches: Any, **kwar
 
 
 def eligibility_sensor(job: str, settings: ScheduleSettings) -> Any:
-    """Wait until ``data_interval_end + delay`` without holding a worker slot (reschedule mode)."""
-    job_cfg = settings.job(job)
+    """Wait until ``data_interval_end + delay`` without holding a worker slot.
 
-    @task.sensor(task_id="wait_until_eligible", mode="reschedule", poke_interval=POKE_SECONDS,
-                 timeout=(job_cfg.delay + job_cfg.interval + timedelta(hours=2)).total_seconds())
+    Airflow 3: a deferrable ``DateTimeSensorAsync`` that ends in the triggerer; from 3.3 it also starts
+    there (``start_from_trigger`` with a templated time), so waiting costs no worker process at all,
+    where a reschedule-mode sensor started one per poke (24 for a 12-minute delay). Airflow 2.11 keeps
+    the reschedule-mode sensor: its ``dags backfill`` runs no triggerer.
+    """
+    job_cfg = settings.job(job)
+    timeout = (job_cfg.delay + job_cfg.schedule + timedelta(hours=2)).total_seconds()
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync
+
+        delay_s = int(job_cfg.delay.total_seconds())
+        target = "{{ (data_interval_end + macros.timedelta(seconds=" + str(delay_s) + ")).isoformat() }}"
+        from_trigger = {"start_from_trigger": True} if AIRFLOW_V_3_3_PLUS else {}
+        return DateTimeSensorAsync(task_id="wait_until_eligible", target_time=target, end_from_trigger=True,
+                                   timeout=timeout, **from_trigger)
+
+    @task.sensor(task_id="wait_until_eligible", mode="reschedule", poke_interval=POKE_SECONDS, timeout=timeout)
     def wait_until_eligible(**context: Any) -> PokeReturnValue:
         window = job_window(context, job_cfg)
         ready = _is_eligible(window, job_cfg)
