@@ -86,7 +86,6 @@ def build_age_refresh_dag(dags_dir: Path | None = None) -> DAG:
         wait >> mapped_over_tenant_batches(
             AgeRefreshOperator, "refresh_graph", tenants,
             postgres_conn_id=settings.postgres_conn_id,
-            window_width=settings.job(AGE_REFRESH).interval,
             **({"active_window": active_window} if active_window else {}),
         )
     return dag

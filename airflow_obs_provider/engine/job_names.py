@@ -16,3 +16,8 @@ JOB_NAMES = (OO_AGG, AGE_REFRESH, TOPO_IAC, TOPO_ANSIBLE)
 # the operators and the DAG factory need them while the scheduler parses DAG files.
 TOPOLOGY_JOB_BY_SOURCE = {"terraform": TOPO_IAC, "ansible": TOPO_ANSIBLE}
 TOPOLOGY_SOURCE_BY_JOB = {job: source for source, job in TOPOLOGY_JOB_BY_SOURCE.items()}
+
+# Jobs whose run covers several data windows of ``interval``, each run in turn: a run of ``run_every``
+# holds that many minutes of records. The others observe a moment (T = the run's end): a topology
+# source or the graph has one state now, so a run is one observation whatever its span.
+SPLIT_RUN_JOBS = frozenset({OO_AGG})

@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow_obs_provider.engine.config import EtlConfig
+from airflow_obs_provider.engine.job_names import SPLIT_RUN_JOBS
 from airflow_obs_provider.engine.ledger import RunInfo, WindowResult, windows_done_in_attempt
 from airflow_obs_provider.engine.secrets import SourceSecrets
 from airflow_obs_provider.engine.window import Window
@@ -153,8 +154,9 @@ def batch_label(tenants: Sequence[str]) -> str:
 class WindowedJobOperator(BaseOperator):
     """Run one job for ``tenants`` over the run's ``[data_interval_start, data_interval_end)``.
 
-    The interval is split into windows of ``window_width`` (default: the job's ``interval`` from the
-    configuration, else the whole interval as one window); each tenant runs them in order.
+    The interval is split into windows of ``window_width`` (default: for oo-agg the job's ``interval``
+    from the configuration; the other jobs observe the interval's end once); each tenant runs them in
+    order.
     Subclasses set ``job_name`` and override :meth:`load_config`, :meth:`connection_ids`,
     :meth:`job_options` and :meth:`report` as their job needs.
 
@@ -193,7 +195,11 @@ class WindowedJobOperator(BaseOperator):
         return {}
 
     def windows(self, span: Window, config: EtlConfig | None) -> list[Window]:
-        width = self.window_width or (config.job(self.job_name).interval if config is not None else None)
+        """The run's windows: ``window_width`` (else the job's ``interval``) slices for jobs that read
+        records of a window (SPLIT_RUN_JOBS); one observation at the span's end for the others."""
+        width = self.window_width
+        if width is None and config is not None and self.job_name in SPLIT_RUN_JOBS:
+            width = config.job(self.job_name).interval
         return list(span.split(width)) if width and width < span.end - span.start else [span]
 
     def execute(self, context: Any) -> dict[str, Any]:

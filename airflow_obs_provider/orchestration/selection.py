@@ -32,7 +32,7 @@ from typing import Any
 
 from airflow_obs_provider.engine.config import ConfigError, EtlConfig, JobConfig, TenantConfig
 from airflow_obs_provider.engine.db import connect, ensure_tenant, require_schema
-from airflow_obs_provider.engine.job_names import TOPOLOGY_SOURCE_BY_JOB
+from airflow_obs_provider.engine.job_names import SPLIT_RUN_JOBS, TOPOLOGY_SOURCE_BY_JOB
 from airflow_obs_provider.engine.ledger import RunInfo, run_window
 from airflow_obs_provider.engine.window import Window, future_horizon
 
@@ -207,8 +207,10 @@ def _consecutive_failures(cur: Any, job: JobConfig, tenant_id: int, reset_at: da
 
 
 def _ledger_windows(span: Window, job: JobConfig) -> list[Window]:
-    """The windows a run's span holds (``run_every`` covers several ``interval`` windows)."""
-    return list(span.split(job.interval)) if span.end - span.start > job.interval else [span]
+    """The windows a run's span holds (an oo-agg ``run_every`` covers several ``interval`` windows)."""
+    if job.name in SPLIT_RUN_JOBS and span.end - span.start > job.interval:
+        return list(span.split(job.interval))
+    return [span]
 
 
 def _record_skip(job: str, tenant: str, window: Window, reason: str, *, pg_url: str | None,
