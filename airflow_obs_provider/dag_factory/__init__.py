@@ -15,7 +15,7 @@ Stable names (other tooling, tests and users rely on them):
 - ``obs_backfill``: ``plan_windows`` -> ``run_window`` (a reschedule-mode sensor mapped over batches of
   ``jobs.<job>.windows_per_task`` windows: it runs each window once it is eligible, through the
   operators' own path).
-- ``obs_reconcile``: ``select_tenants`` -> ``reconcile`` (one map index per tenant): every 15 minutes
+- ``obs_reconcile``: ``select_tenants`` -> ``reconcile`` (one map index per batch of tenants): every 15 minutes
   (``jobs.oo-agg.reconcile_interval``), the oo-agg windows whose source gained late records are rerun.
 
 Parsing reads only the schedule-shaping keys of one local file (``OBS_ETL_CONFIG``, else

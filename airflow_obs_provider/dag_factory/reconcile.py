@@ -65,43 +65,57 @@ def build_reconcile_dag(dags_dir: Path | None = None) -> DAG:
     ) as dag:
 
         @task(task_id="select_tenants")
-        def select_tenants() -> list[dict[str, str]]:
-            """Every enabled tenant (oo-agg runs for all of them)."""
+        def select_tenants() -> list[dict[str, list[str]]]:
+            """Every enabled tenant (oo-agg runs for all of them), in batches of jobs.oo-agg.tenants_per_task."""
             from airflow_obs_provider.orchestration.selection import tenants_for_job
 
             cfg, _ = runtime_config(fallback)
-            return [{"tenant": t.code} for t in tenants_for_job(cfg, OO_AGG)]
+            codes = [t.code for t in tenants_for_job(cfg, OO_AGG)]
+            size = cfg.job(OO_AGG).tenants_per_task
+            return [{"tenants": codes[i:i + size]} for i in range(0, len(codes), size)]
 
-        @task(task_id="reconcile", map_index_template="{{ task.op_kwargs['tenant'] }}")
-        def reconcile_tenant(tenant: str, **context: Any) -> dict[str, Any]:
-            """Rerun the tenant's windows that gained late records; fails (and retries) when a rerun failed."""
+        @task(task_id="reconcile", map_index_template="{{ task.op_kwargs['tenants'] | join(',') }}")
+        def reconcile_tenants(tenants: list[str], **context: Any) -> list[dict[str, Any]]:
+            """Rerun each tenant's windows that gained late records; every tenant is checked, then the task
+            fails (and retries: a pass is idempotent) naming the tenants with a failed rerun."""
             from airflow_obs_provider.hooks.source_secrets import source_secrets
             from airflow_obs_provider.jobs.reconcile import format_report, reconcile
 
             cfg, _ = runtime_config(fallback)
             secrets = source_secrets(aws_conn_id=settings.aws_conn_id, oo_conn_id=settings.oo_conn_id,
                                      file_list_conn_id=settings.file_list_conn_id)
-            report = reconcile(cfg, tenant, pg_url=postgres_url(settings.postgres_conn_id),
-                               secrets=secrets, run_info=run_info_from_context(context))
-            for line in format_report(report):
-                log.info("%s", line)
-            emit_reconcile_stats(tenant, report)
-            if not report.ok:
-                failed = [f"{r.job} {r.window}: {r.error}" for r in report.reruns if r.status == "failed"]
-                failed += [f"{w} not checked: {error}" for w, error in report.unreadable]
-                raise RuntimeError(f"reconcile {tenant}: {len(failed)} problem(s): {'; '.join(failed)}")
-            return {"tenant": tenant, "checked": report.checked, "late_windows": report.late_windows,
-                    "late_records": report.late_records, "compacted": report.compacted}
+            pg_url = postgres_url(settings.postgres_conn_id)
+            results, problems = [], []
+            for tenant in tenants:
+                try:
+                    report = reconcile(cfg, tenant, pg_url=pg_url, secrets=secrets,
+                                       run_info=run_info_from_context(context))
+                except Exception as exc:
+                    log.exception("reconcile %s failed", tenant)
+                    problems.append(f"{tenant}: {type(exc).__name__}: {exc}")
+                    continue
+                for line in format_report(report):
+                    log.info("%s", line)
+                emit_reconcile_stats(tenant, report)
+                if not report.ok:
+                    failed = [f"{r.job} {r.window}: {r.error}" for r in report.reruns if r.status == "failed"]
+                    failed += [f"{w} not checked: {error}" for w, error in report.unreadable]
+                    problems.append(f"{tenant}: {len(failed)} problem(s): {'; '.join(failed)}")
+                results.append({"tenant": tenant, "checked": report.checked, "late_windows": report.late_windows,
+                                "late_records": report.late_records, "compacted": report.compacted})
+            if problems:
+                raise RuntimeError(f"reconcile: {len(problems)} of {len(tenants)} tenants failed: {' | '.join(problems)}")
+            return results
 
-        end_with_done(reconcile_tenant.expand_kwargs(select_tenants()))
+        end_with_done(reconcile_tenants.expand_kwargs(select_tenants()))
     return dag
 
 
 _RECONCILE_DOC = """
 ### obs_reconcile: late-arriving records, every 15 minutes
 
-OpenObserve accepts records up to 5 hours late (`ZO_INGEST_ALLOWED_UPTO`). For each enabled tenant,
-`reconcile` compares what every successful `obs_oo_agg` window of the last `jobs.oo-agg.late_horizon`
+OpenObserve accepts records up to 5 hours late (`ZO_INGEST_ALLOWED_UPTO`). For each enabled tenant
+(`reconcile` runs batches of `jobs.oo-agg.tenants_per_task`; one failing tenant never stops the others), it compares what every successful `obs_oo_agg` window of the last `jobs.oo-agg.late_horizon`
 (default 5h) read (the ledger's `source_digest`) with the bucket today and reruns, exactly once, the
 windows whose source gained records, plus the current graph refresh when it reads a recomputed
 5-minute bucket. Stats: `obs_etl.oo_agg.late_windows`, `obs_etl.oo_agg.late_records`.

@@ -23,6 +23,7 @@ from airflow_obs_provider.engine.window import Window, floor_time, split_range
 from airflow_obs_provider.orchestration.config_sources import CONFIG_VARIABLE
 from airflow_obs_provider.orchestration.schedule import schedule_settings
 from airflow_obs_provider.version_compat import (
+    AIRFLOW_V_3_0_PLUS,
     DAG,
     ExternalTaskSensor,
 )
@@ -76,6 +77,9 @@ def build_age_refresh_dag(dags_dir: Path | None = None) -> DAG:
             execution_date_fn=partial(oo_agg_logical_dates, step_seconds=oo_job.schedule.total_seconds()),
             allowed_states=["success"],
             failed_states=["failed"],
+            # Airflow 3: deferred to the triggerer (a reschedule-mode sensor started a worker process per
+            # one-minute poke, about 13 per run at the default delay); 2.11's dags backfill has no triggerer.
+            deferrable=AIRFLOW_V_3_0_PLUS,
             mode="reschedule",
             poke_interval=60,
             timeout=(oo_job.delay + timedelta(hours=6)).total_seconds(),
@@ -135,8 +139,8 @@ same rows.
 _AGE_DOC = """
 ### obs_age_refresh: the active service-call graph (Apache AGE), five-minute windows
 
-`wait_for_oo_agg` waits for the five `obs_oo_agg` runs inside the window (fails when one failed,
-times out after hours), then `refresh_graph` maps `AgeRefreshOperator` over the tenants for
+`wait_for_oo_agg` waits (deferred to the triggerer on Airflow 3) for the `obs_oo_agg` run(s) covering
+the window (fails when one failed, times out after hours), then `refresh_graph` maps `AgeRefreshOperator` over the tenants for
 T = the window end.
 """
 

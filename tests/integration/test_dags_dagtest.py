@@ -202,3 +202,37 @@ def test_obs_reconcile_reruns_a_window_that_gained_late_records_and_counts_them(
         assert sum(m.value for m in late_records) == sum(t.num_rows for t in late.tables)
     finally:
         statsd.stop()
+
+
+def test_obs_reconcile_checks_every_tenant_of_a_batch_and_fails_naming_the_broken_one(
+        airflow_env: Path, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from support.late_files import Bucket, deliver, withhold
+
+    from airflow_obs_provider.engine.window import to_us
+
+    storage = Storage.local(tmp_path / "late")
+    generate(storage, T0, T0 + 8 * MIN, seed=11)
+    config = tmp_path / "etl.yaml"
+    # "broken" comes first in the batch: its source root is missing, so its pass fails
+    config.write_text("jobs:\n  oo-agg: {late_horizon: 100000h}\n"
+                      "tenants:\n  - {code: broken, source: {kind: local, path: gone, org: default}}\n"
+                      "  - {code: hooli, source: {kind: local, path: late, org: default}}\n")
+    monkeypatch.setenv("OBS_ETL_CONFIG", str(config))
+    window = Window(T0 + 6 * MIN, T0 + 7 * MIN)
+    late = withhold(Bucket(storage), "metrics", "container_cpu_usage_ratio", T0, to_us(window.start),
+                    to_us(window.start) + 30_000_000)
+    oo_agg.run(load_config(config), "hooli", window, pg_url=pg_url)
+    deliver(Bucket(storage), late)
+
+    script = ("import sys\n"
+              "from airflow.dag_processing.dagbag import DagBag\n"
+              "bag = DagBag(dag_folder=sys.argv[1])\n"
+              "run = bag.get_dag('obs_reconcile').test()\n"
+              "print('run state', run.state)")
+    out = subprocess.run([sys.executable, "-c", script, str(REPO / "dags" / "obs_reconcile.py")],
+                         env=dict(os.environ), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "run state failed", out.stdout[-3000:]
+    assert "1 of 2 tenants failed: broken:" in out.stdout + out.stderr
+    # the tenant after the broken one was still checked: its late window was rerun
+    assert [(r[0], r[2], r[3]) for r in ledger(pg_url, tenant="hooli")] == [(window.start, "success", 2)]

@@ -115,7 +115,7 @@ def test_backfill_dag_has_no_schedule_and_a_conf_form(dagbag: object) -> None:
     assert dag.get_task("run_window").partial_kwargs["mode"] == "reschedule"  # waits hold no worker
 
 
-def test_reconcile_dag_runs_every_15_minutes_one_map_index_per_tenant(dagbag: object) -> None:
+def test_reconcile_dag_runs_every_15_minutes_one_map_index_per_tenant_batch(dagbag: object) -> None:
     dag = dagbag.get_dag("obs_reconcile")  # type: ignore[attr-defined]
     assert dag.timetable._delta == timedelta(minutes=15)
     assert dag.max_active_runs == 1
