@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -116,20 +115,27 @@ def write_config(path: Path, data: Path, plan: Plan) -> Path:
 
 
 def _generate(out: Path, plan: Plan) -> dict[str, int]:
-    from airflow_obs_provider.devkit.gen import generate
-    from airflow_obs_provider.engine.oo.storage import Storage
+    from airflow_obs_provider.devkit.bench.oo_agg import _child_generate, _in_child
 
     a0, a1 = plan.a_range
-    # five minutes on each side: calls and patterns of the boundary buckets
-    return dict(generate(Storage.local(out), a0 - 5 * MINUTE, a1 + 5 * MINUTE, profile="seed", seed=1).rows)
+    # Five minutes on each side: calls and patterns of the boundary buckets. In a child process: a forked
+    # child's ru_maxrss starts from its parent's RSS, so this process stays small for the CLI's peak.
+    return _in_child(_child_generate, str(out), _iso(a0 - 5 * MINUTE), plan.a_windows + 10, "seed")  # type: ignore[no-any-return]
 
 
-def _obs_etl_run(config: Path, pg_url: str, tenant: str, start: datetime, end: datetime) -> None:
+def _obs_etl_run(config: Path, pg_url: str, tenant: str, start: datetime, end: datetime) -> float:
+    """Run ``obs-etl run oo-agg`` in a child; return its peak RSS in MiB (its own ``ru_maxrss``, from wait4)."""
     cmd = [sys.executable, "-m", "airflow_obs_provider.cli", "run", "oo-agg", "--config", str(config),
            "--tenant", tenant, "--from", _iso(start), "--to", _iso(end), "--pg-url", pg_url]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"obs-etl run oo-agg --tenant {tenant} failed rc={out.returncode}:\n{out.stderr[-2000:]}")
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"obs-etl run oo-agg --tenant {tenant} failed rc={proc.returncode}:\n"
+                               f"{err.read().decode(errors='replace')[-2000:]}")
+    return usage.ru_maxrss / 1024.0
 
 
 def chunks(start: datetime, end: datetime, parts: int) -> list[tuple[datetime, datetime]]:
@@ -160,18 +166,21 @@ def _measured(before: CpuReading, after: CpuReading, wall: float, idle_rate: flo
     return Measured(wall, tree + pg - idle, f"processes {tree:.1f} s + Postgres {pg:.1f} s - idle {idle:.1f} s")
 
 
-def _cli_cases(plan: Plan, config: Path, db: str, sampler: ProcessSampler, t0: float) -> dict[str, Measured]:
+def _cli_cases(plan: Plan, config: Path, db: str, sampler: ProcessSampler,
+               t0: float) -> tuple[dict[str, Measured], float]:
+    """Both cases through ``obs-etl run`` processes; also the largest peak RSS of those processes."""
     n = plan.parallelism
     a0, a1 = plan.a_range
     b0, b1 = plan.b_range
+    peaks: list[float] = []
 
     def case_a() -> None:
         with ThreadPoolExecutor(n) as pool:
-            list(pool.map(lambda r: _obs_etl_run(config, db, SOLO, *r), chunks(a0, a1, n)))
+            peaks.extend(pool.map(lambda r: _obs_etl_run(config, db, SOLO, *r), chunks(a0, a1, n)))
 
     def case_b() -> None:
         with ThreadPoolExecutor(n) as pool:
-            list(pool.map(lambda code: _obs_etl_run(config, db, code, b0, b1), plan.b_tenants_codes))
+            peaks.extend(pool.map(lambda code: _obs_etl_run(config, db, code, b0, b1), plan.b_tenants_codes))
 
     out = {}
     _progress(t0, f"CLI case A: {plan.a_windows} windows of {SOLO} in {n} processes")
@@ -180,7 +189,7 @@ def _cli_cases(plan: Plan, config: Path, db: str, sampler: ProcessSampler, t0: f
     _progress(t0, f"CLI case B: {plan.b_tenants} tenants x {plan.b_windows} windows, {n} processes at a time")
     out["B"] = _measure(sampler, case_b)
     _progress(t0, f"CLI case B: {out['B'].wall_s:.1f} s wall, {out['B'].cpu_s:.1f} CPU s")
-    return out
+    return out, max(peaks)
 
 
 def _api_time(value: str) -> float:
@@ -309,8 +318,7 @@ def run_bench(plan: Plan, server: str) -> int:
         af_db = stack.enter_context(scratch_database(server, "obs_bench_af_dags"))
         sampler = stack.enter_context(ProcessSampler([_dbname(cli_db), _dbname(af_db)]))
 
-        cli = _cli_cases(plan, config, cli_db, sampler, t0)
-        cli_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0  # before Airflow starts
+        cli, cli_peak = _cli_cases(plan, config, cli_db, sampler, t0)
 
         side = stack.enter_context(_airflow(work, server, config, af_db, plan, t0))
         meta = side.rest.stack.meta_url if side.rest.stack else None
