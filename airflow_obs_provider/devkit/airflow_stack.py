@@ -35,8 +35,11 @@ from urllib.parse import quote
 
 import requests
 
-from airflow_obs_provider.devkit.databases import create_database, drop_database, with_database  # noqa: F401 (re-exported)
+from airflow_obs_provider.devkit.databases import create_database, drop_database, with_database
 from airflow_obs_provider.devkit.worker_hostname import WORKER_HOSTNAME_VAR
+
+__all__ = ["ADMIN_USER", "TERMINAL_RUN_STATES", "AirflowRest", "AirflowStack", "airflow_conn_uri", "create_database",
+           "drop_database", "free_port", "progress", "sqlalchemy_url", "wait_for", "with_database"]
 
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 ADMIN_USER = "admin"
