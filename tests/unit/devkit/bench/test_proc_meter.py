@@ -22,31 +22,49 @@ TITLED = ("import sys, setproctitle\n"
           "sys.stdin.read()\n")
 
 
-def test_tree_cpu_counts_a_live_grandchild_and_a_reaped_child_but_not_the_root_itself() -> None:
-    before = tree_cpu_seconds(os.getpid())
-    # a reaped child: its CPU moves into this process's cutime/cstime
-    subprocess.run([sys.executable, "-c", BURN, "0.4"], check=True)
-    after_reaped = tree_cpu_seconds(os.getpid())
-    assert after_reaped - before >= 0.4
+def _wait_for_cpu(root: int, seconds: float) -> float:
+    deadline = time.monotonic() + 120
+    while (got := tree_cpu_seconds(root)) < seconds:
+        assert time.monotonic() < deadline, f"the tree of {root} shows {got:.2f} CPU s, never {seconds}"
+        time.sleep(0.05)
+    return got
 
-    # a live grandchild (a shell runs python): counted while it still runs
-    proc = subprocess.Popen(["sh", "-c", f'{sys.executable} -c "$0" 0.4; sleep 30', BURN])
+
+# Each test measures the tree of a shell it starts, not of the pytest process: processes other tests left
+# behind could end or be reparented meanwhile and move the pytest tree's total.
+def test_tree_cpu_counts_a_live_child() -> None:
+    shell = subprocess.Popen(["sh", "-c", f'{sys.executable} -c "$0" 60', BURN])
     try:
-        deadline = time.monotonic() + 60
-        while tree_cpu_seconds(os.getpid()) - after_reaped < 0.4:
-            assert time.monotonic() < deadline, "the grandchild's CPU never showed up in the tree"
-            time.sleep(0.1)
+        _wait_for_cpu(shell.pid, 0.3)
+        assert shell.poll() is None  # the burner (60 CPU s) is still running: counted while alive
     finally:
-        proc.kill()
-        proc.wait()
+        shell.kill()
+        shell.wait()
 
-    # the root's own CPU is left out
-    own = read_stat(os.getpid())
-    assert own is not None
-    start = tree_cpu_seconds(os.getpid())
-    while time.process_time() < 0.3 + (own.own_ticks / os.sysconf("SC_CLK_TCK")):
-        pass
-    assert tree_cpu_seconds(os.getpid()) - start < 0.1
+
+def test_tree_cpu_counts_a_child_its_parent_reaped() -> None:
+    shell = subprocess.Popen(["sh", "-c", f'{sys.executable} -c "$0" 0.4; echo reaped; sleep 60', BURN],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert shell.stdout is not None and shell.stdout.readline().strip() == "reaped"
+        # only `sleep` is alive below the shell now: the burner's CPU is in the shell's cutime
+        assert tree_cpu_seconds(shell.pid) >= 0.3  # clock-tick accounting may round 0.4 s down a little
+    finally:
+        shell.kill()
+        shell.wait()
+
+
+def test_tree_cpu_leaves_out_the_roots_own_cpu() -> None:
+    burner = subprocess.Popen([sys.executable, "-c", BURN + "print('burnt', flush=True)\nimport time; time.sleep(60)\n",
+                               "0.4"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert burner.stdout is not None and burner.stdout.readline().strip() == "burnt"
+        own = read_stat(burner.pid)
+        assert own is not None and own.own_ticks / os.sysconf("SC_CLK_TCK") >= 0.3
+        assert tree_cpu_seconds(burner.pid) == 0.0
+    finally:
+        burner.kill()
+        burner.wait()
 
 
 def test_sampler_records_the_peak_rss_and_private_memory_of_a_titled_process() -> None:
