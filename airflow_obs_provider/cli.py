@@ -28,6 +28,7 @@ HANDLERS: dict[str, str] = {
     "bench age-refresh": "airflow_obs_provider.devkit.bench.age_refresh:cli_bench",
     "bench topology": "airflow_obs_provider.devkit.bench.topology:cli_bench",
     "bench reconcile": "airflow_obs_provider.devkit.bench.reconcile:cli_bench",
+    "bench airflow": "airflow_obs_provider.devkit.bench.airflow:cli_bench",
     "reconcile": "airflow_obs_provider.jobs.reconcile:cli_reconcile",
     "status": "airflow_obs_provider.jobs.status:cli_status",
     "demo": "airflow_obs_provider.devkit.demo:cli_demo",
@@ -95,12 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
     _pg(p)
 
     bench = sub.add_parser("bench", help="benchmarks that print figures").add_subparsers(dest="job", required=True)
-    for job in ("oo-agg", "patterns", "age-refresh", "topology", "reconcile"):
-        p = bench.add_parser(job)
+    for job in ("oo-agg", "patterns", "age-refresh", "topology", "reconcile", "airflow"):
+        described = {"help": "the CLI against a real Airflow 3 scheduler on the same windows: wall and CPU of "
+                                "whole process trees, task-process RSS, tables compared"} if job == "airflow" else {}
+        p = bench.add_parser(job, **described)
         p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
         if job == "patterns":
             p.add_argument("--loghub", metavar="DIR", default=None,
                            help="score labeled LogHub-style CSVs in DIR instead (Content and raw line)")
+        if job == "airflow":
+            p.add_argument("--parallelism", type=_positive_int, default=2, metavar="N",
+                           help="Airflow's [core] parallelism and the number of concurrent CLI processes (default 2)")
+            p.add_argument("--shape", choices=["batched", "per-window"], default="batched",
+                           help="batched: the jobs.oo-agg defaults (5-minute runs, 5 tenants per task, 30 backfill "
+                                "windows per task); per-window: run_every 1m, tenants_per_task 1, windows_per_task 1 "
+                                "(the shape before batching)")
         _pg(p)
 
     p = sub.add_parser("reconcile", help="rerun the oo-agg windows whose source gained late records")

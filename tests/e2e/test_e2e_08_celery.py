@@ -3,7 +3,7 @@
 Broker: the dev stack's Redis (Debian's ``redis-server``). Result backend: the metadata database
 (``db+postgresql``). Two ``airflow celery worker`` processes, each its own process group with
 concurrency 2, report distinct names as ``task_instance.hostname`` (``[core] hostname_callable``,
-``support.worker_hostname``). The catch-up runs the windows of four tenants; the test reads from
+``airflow_obs_provider.devkit.worker_hostname``). The catch-up runs the windows of four tenants; the test reads from
 the metadata database which worker ran each task instance and compares the tables with one clean
 ``obs-etl run`` per tenant. It asserts on the job task's hostnames, not on how many map indexes a
 run has, so it holds however tenants and windows are batched into tasks.

@@ -1,43 +1,8 @@
-"""Fresh databases on the test Postgres server: one helper for the fixtures and the e2e harness."""
+"""Fresh databases on the test Postgres server live in the dev kit (the Airflow harness needs them); tests import
+them from here."""
 
 from __future__ import annotations
 
-import re
-import uuid
-from urllib.parse import urlsplit, urlunsplit
+from airflow_obs_provider.devkit.databases import as_role, create_database, drop_database, with_database
 
-import psycopg2
-from psycopg2 import sql
-
-
-def with_database(url: str, dbname: str) -> str:
-    """The same server URL pointing at another database."""
-    return urlunsplit(urlsplit(url)._replace(path="/" + dbname))
-
-
-def as_role(url: str, role: str) -> str:
-    """The same database URL, logging in as ``role`` (the dev stack trusts loopback logins)."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
-
-
-def _admin(server_url: str, statement: sql.Composable) -> None:
-    conn = psycopg2.connect(server_url)
-    conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement)
-    finally:
-        conn.close()
-
-
-def create_database(server_url: str, prefix: str) -> str:
-    """A fresh empty database named after ``prefix``; returns its URL."""
-    name = re.sub(r"[^a-z0-9_]", "_", f"{prefix}_{uuid.uuid4().hex[:8]}".lower())[:60]
-    _admin(server_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return with_database(server_url, name)
-
-
-def drop_database(server_url: str, url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    _admin(server_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+__all__ = ["as_role", "create_database", "drop_database", "with_database"]

@@ -1,9 +1,9 @@
-"""``[core] hostname_callable`` for end-to-end tests: each Celery worker reports the name its harness gave it.
+"""``[core] hostname_callable`` for the Airflow harness: each Celery worker reports the name the harness gave it.
 
 Airflow 3's task supervisor calls the callable (``airflow.sdk.api.client.get_hostname``) when a task
 instance starts and on every heartbeat, and stores the result as ``task_instance.hostname``. Two
 workers on one machine would otherwise report the same host; ``AirflowStack.start_celery_worker``
-sets ``WORKER_HOSTNAME_VAR`` per worker and puts ``tests/`` on its ``PYTHONPATH``.
+sets ``WORKER_HOSTNAME_VAR`` per worker.
 """
 
 from __future__ import annotations
