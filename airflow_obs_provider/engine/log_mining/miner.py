@@ -293,6 +293,13 @@ class PatternMiner:
     def templates(self) -> dict[str, str]:
         return dict(self._templates)
 
+    def add_aliases(self, aliases: Mapping[str, str]) -> None:
+        """Fingerprints issued elsewhere (another configuration's) that now stand for these: kept
+        and handed out by :meth:`pop_aliases` like the miner's own."""
+        for old, new in sorted(aliases.items()):
+            if old != new:
+                self._alias(old, self._aliases.get(new, new))
+
     def pop_aliases(self) -> dict[str, str]:
         """Aliases (old fingerprint -> current) created since the last call."""
         out, self._pending_aliases = self._pending_aliases, {}
