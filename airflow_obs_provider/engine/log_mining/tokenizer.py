@@ -49,7 +49,10 @@ class Tokens:
     def kinds(self) -> tuple[str, ...]:
         """Per position: "" for a constant, else the variable's kind (NUM, IP, * ...)."""
         if self._kinds is None:
-            self._kinds = tuple(map(_kind_of, self._words))
+            try:  # tokenize() recorded every word's kind: looked up at C speed
+                self._kinds = tuple(map(_KINDS.__getitem__, self._words))
+            except KeyError:  # the caches were cleared since this line was tokenised
+                self._kinds = tuple(map(_kind_of, self._words))
         return self._kinds
 
     @property
