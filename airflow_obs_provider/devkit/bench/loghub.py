@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from airflow_obs_provider.devkit.corpora import group_accuracy
+from airflow_obs_provider.devkit.corpora import exact_groups, group_accuracy
 from airflow_obs_provider.patterns import PatternMiner
 
 # a parser: lines -> (group id per line, template per line)
@@ -80,19 +80,12 @@ def parsing_accuracy(predicted: Sequence[str], truth: Sequence[str | None]) -> f
 def f1_group_accuracy(predicted: Sequence[str], truth: Sequence[str]) -> float:
     """Loghub-2.0's FGA: the F1 of the share of predicted groups that are exactly a true group
     (precision) and the share of true groups predicted exactly (recall)."""
-    if len(predicted) != len(truth):
-        raise ValueError("predicted and truth must have the same length")
+    exact, n_predicted, n_true = exact_groups(predicted, truth)
     if not truth:
         return 1.0
-    by_pred: dict[str, list[int]] = {}
-    by_true: dict[str, list[int]] = {}
-    for i, (p, t) in enumerate(zip(predicted, truth, strict=True)):
-        by_pred.setdefault(p, []).append(i)
-        by_true.setdefault(t, []).append(i)
-    exact = sum(by_pred[predicted[members[0]]] == members for members in by_true.values())
     if not exact:
         return 0.0
-    precision, recall = exact / len(by_pred), exact / len(by_true)
+    precision, recall = len(exact) / n_predicted, len(exact) / n_true
     return 2 * precision * recall / (precision + recall)
 
 
