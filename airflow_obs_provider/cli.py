@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
         if job == "patterns":
             p.add_argument("--loghub", metavar="DIR", default=None,
-                           help="score labeled LogHub-style CSVs in DIR instead (Content and raw line)")
+                           help="score labeled LogHub-style CSVs found under DIR instead: group accuracy (GA), "
+                                "parsing accuracy (PA) and F1 group accuracy (FGA), ours and plain drain3's")
         if job == "airflow":
             p.add_argument("--parallelism", type=_positive_int, default=2, metavar="N",
                            help="Airflow's [core] parallelism and the number of concurrent CLI processes (default 2)")

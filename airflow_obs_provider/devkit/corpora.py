@@ -363,20 +363,22 @@ def generate_corpora(n_per_style: int = 2000, seed: int = 7, styles: Sequence[st
     return {s: generate_style(s, n_per_style, seed) for s in (styles or sorted(STYLES))}
 
 
-def group_accuracy(predicted: Sequence[str], truth: Sequence[str]) -> float:
-    """Group Accuracy: a line counts iff the set of lines sharing its predicted group equals the set
-    sharing its true template (the LogPAI definition)."""
+def exact_groups(predicted: Sequence[str], truth: Sequence[str]) -> tuple[list[list[int]], int, int]:
+    """The true groups (their line indexes) that one predicted group holds exactly, the number of
+    predicted groups and the number of true groups: what group accuracy and F1 group accuracy count."""
     if len(predicted) != len(truth):
         raise ValueError("predicted and truth must have the same length")
-    if not truth:
-        return 1.0
     by_pred: dict[str, list[int]] = {}
     by_true: dict[str, list[int]] = {}
     for i, (p, t) in enumerate(zip(predicted, truth, strict=True)):
         by_pred.setdefault(p, []).append(i)
         by_true.setdefault(t, []).append(i)
-    correct = 0
-    for members in by_true.values():
-        if by_pred[predicted[members[0]]] == members:
-            correct += len(members)
-    return correct / len(truth)
+    exact = [members for members in by_true.values() if by_pred[predicted[members[0]]] == members]
+    return exact, len(by_pred), len(by_true)
+
+
+def group_accuracy(predicted: Sequence[str], truth: Sequence[str]) -> float:
+    """Group Accuracy: a line counts iff the set of lines sharing its predicted group equals the set
+    sharing its true template (the LogPAI definition)."""
+    exact, _, _ = exact_groups(predicted, truth)
+    return sum(map(len, exact)) / len(truth) if truth else 1.0

@@ -135,6 +135,38 @@ def test_generalised_template_aliases_old_fingerprints(pg_url: str) -> None:
     assert template == [("session closed for user <*>",)]
 
 
+def test_a_new_miner_configuration_aliases_the_stored_patterns(pg_url: str) -> None:
+    """A configuration change (here a tenant override; an ALGORITHM_VERSION bump alike) starts a new
+    miner whose fingerprints differ: every stored pattern is aliased to the one its sample gets now,
+    that pattern's row keeps the old first seen, and the same lines land on it in the next window."""
+    tenant = "lineage_tenant"
+    w1 = Window(T0 + timedelta(hours=2, minutes=30), T0 + timedelta(hours=2, minutes=35))
+    w2 = Window(T0 + timedelta(hours=2, minutes=35), T0 + timedelta(hours=2, minutes=40))
+    lines = [r.line for r in generate_style("openssh", 200, seed=21)]
+    by_tenant = " JOIN dim_tenant t ON t.id = {0}.tenant_id WHERE t.code = %s"
+    _run(pg_url, w1, [("ssh", _stream(lines, ["sshd"] * 200, [None] * 200, w1.start))], tenant=tenant)
+    old = dict(_query(pg_url, "SELECT fingerprint, first_seen FROM log_pattern p" + by_tenant.format("p"), (tenant,)))
+    assert old and not _query(pg_url, "SELECT 1 FROM log_pattern_alias a" + by_tenant.format("a"), (tenant,))
+
+    override = {"sim_th": 0.45}
+    assert _run(pg_url, w2, [("ssh", _stream(lines, ["sshd"] * 200, [None] * 200, w2.start))],
+                config=override, tenant=tenant).status == "success"
+    aliases = dict(_query(pg_url, "SELECT old_fingerprint, new_fingerprint FROM log_pattern_alias a"
+                          + by_tenant.format("a"), (tenant,)))
+    # (the new miner's own generalisations while it mined the samples and the window alias too)
+    assert set(old) <= set(aliases), "every stored pattern has a successor"
+    patterns = dict(_query(pg_url, "SELECT fingerprint, first_seen FROM log_pattern p" + by_tenant.format("p"),
+                           (tenant,)))
+    for fp in old:  # the new pattern exists, and its lineage (rows aliased to it) keeps the old first seen
+        lineage = [row for row in patterns if aliases.get(row) == aliases[fp] and row not in old]
+        assert aliases[fp] in patterns and min(patterns[row] for row in [aliases[fp], *lineage]) <= old[fp]
+    w2_fps = {fp for (fp,) in _query(pg_url, "SELECT DISTINCT fingerprint FROM log_pattern_5m p"
+                                     + by_tenant.format("p") + " AND bucket = %s", (tenant, w2.start))}
+    assert {aliases[fp] for fp in old} == w2_fps and not w2_fps & set(old)
+    (version,), = _query(pg_url, "SELECT config_version FROM log_miner_state s" + by_tenant.format("s"), (tenant,))
+    assert version == PatternMiner(override).version
+
+
 def test_miner_state_is_saved_and_reloads(pg_url: str) -> None:
     tenant = "state_tenant"
     w = Window(T0 + timedelta(hours=3), T0 + timedelta(hours=3, minutes=5))

@@ -1,38 +1,121 @@
-"""``obs-etl bench patterns --loghub DIR``: Group Accuracy on labeled real-log samples a user provides.
+"""``obs-etl bench patterns --loghub DIR``: GA, PA and FGA on labeled real-log samples a user provides.
 
-DIR holds LogHub-style structured CSV files (one per system, found recursively, e.g. the public
-``<System>_2k.log_structured_corrected.csv`` samples): a ``LineId`` column, the header columns of
-the raw line (date, time, level, component...), ``Content`` (the message), and the ground truth
-``EventTemplate`` (or, when that column is empty or missing, ``EventId``). Each file is scored
-twice with the default configuration, on the ``Content`` column (how LogPAI evaluations are done)
-and on the raw line rebuilt from the header columns and the content, side by side with plain
-drain3 on its defaults when it is installed (a development-only comparison). No data ships with
-the project: the samples are third-party.
+DIR holds LogHub-style structured CSV files, found recursively: the first LogHub release's
+``<System>_2k.log_structured.csv`` and Loghub-2.0's ``<System>_2k.log_structured_corrected.csv``
+both work. Each has a ``Content`` column (the message: what is mined, as in the LogPAI and
+Loghub-2.0 evaluations) and the ground truth: the ``EventTemplate`` column, or, where that column
+is missing or empty, the ``EventId`` looked up in a ``*templates*.csv`` file beside it (both
+public releases ship one); a line whose template stays unknown is grouped by its ``EventId`` and
+left out of PA. No data ships with the project: the samples are third-party.
+
+Each file is mined from scratch with the default configuration, and, when it is installed, by
+plain drain3 on its defaults (a development-only comparison), and scored three ways:
+
+- **GA**, Group Accuracy (LogPAI): the share of lines whose predicted group holds exactly the
+  lines of their true group;
+- **PA**, Parsing Accuracy (Loghub-2.0): the share of lines whose template equals their true
+  template once both are written in one wildcard convention (:func:`normalise_template`);
+- **FGA**, F1 group accuracy (Loghub-2.0): with N_c the groups predicted exactly (same line set as
+  a true group), precision N_c / predicted groups, recall N_c / true groups, FGA their F1.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from airflow_obs_provider.devkit.corpora import group_accuracy
+from airflow_obs_provider.devkit.corpora import exact_groups, group_accuracy
 from airflow_obs_provider.patterns import PatternMiner
 
-_TRUTH_COLUMNS = ("EventTemplate", "EventId")
+# a parser: lines -> (group id per line, template per line)
+Parser = Callable[[Sequence[str]], tuple[list[str], list[str]]]
+
+_PLACEHOLDER = re.compile(r"<(?:[A-Z_]+|\*)>")  # our named variables (<NUM>, <IP>, ...) and <*>
+_WILDCARD_RUN = re.compile(r"<\*>(?:\s*<\*>)+")
+_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
 class LabeledSample:
     system: str
     contents: list[str]
-    raw_lines: list[str]
-    truth: list[str]
+    groups: list[str]  # the true group of each line: its template, else its EventId
+    templates: list[str | None]  # the true template of each line, None when unknown
+
+
+@dataclass(frozen=True)
+class Scores:
+    ga: float
+    pa: float | None  # None when no line has a known template
+    fga: float
+
+
+def normalise_template(template: str) -> str:
+    """One wildcard convention for comparing templates (Loghub-2.0's ``<*>``): every named
+    placeholder (``<NUM>``, ``<IP>``...) becomes ``<*>``, wildcards separated by nothing or by
+    whitespace merge into one, whitespace runs become one space, and the ends are trimmed."""
+    text = _PLACEHOLDER.sub("<*>", template)
+    return _SPACES.sub(" ", _WILDCARD_RUN.sub("<*>", text)).strip()
+
+
+def parsing_accuracy(predicted: Sequence[str], truth: Sequence[str | None]) -> float | None:
+    """The share of lines with a known true template whose predicted template equals it
+    (both normalised); None when no line has a known template."""
+    if len(predicted) != len(truth):
+        raise ValueError("predicted and truth must have the same length")
+    known = [(p, t) for p, t in zip(predicted, truth, strict=True) if t is not None]
+    if not known:
+        return None
+    cache: dict[str, str] = {}
+    def norm(text: str) -> str:
+        if text not in cache:
+            cache[text] = normalise_template(text)
+        return cache[text]
+    return sum(norm(p) == norm(t) for p, t in known) / len(known)
+
+
+def f1_group_accuracy(predicted: Sequence[str], truth: Sequence[str]) -> float:
+    """Loghub-2.0's FGA: the F1 of the share of predicted groups that are exactly a true group
+    (precision) and the share of true groups predicted exactly (recall)."""
+    exact, n_predicted, n_true = exact_groups(predicted, truth)
+    if not truth:
+        return 1.0
+    if not exact:
+        return 0.0
+    precision, recall = len(exact) / n_predicted, len(exact) / n_true
+    return 2 * precision * recall / (precision + recall)
+
+
+def score(groups: Sequence[str], templates: Sequence[str], sample: LabeledSample) -> Scores:
+    return Scores(group_accuracy(groups, sample.groups), parsing_accuracy(templates, sample.templates),
+                  f1_group_accuracy(groups, sample.groups))
+
+
+def ours(lines: Sequence[str]) -> tuple[list[str], list[str]]:
+    """A fresh miner of the default configuration: fingerprints and their final templates."""
+    miner = PatternMiner()
+    fps = miner.fingerprint_batch(lines)
+    return fps, [miner.template(fp) for fp in fps]
 
 
 def _system_name(path: Path) -> str:
-    return path.name.split("_")[0] if "_" in path.name else path.stem
+    name = path.name.split("_")[0] if "_" in path.name else path.stem
+    return f"{name} (corr.)" if "corrected" in path.name.lower() else name
+
+
+def _sibling_templates(path: Path) -> dict[str, str]:
+    """EventId -> template from a ``*templates*.csv`` beside ``path`` (the first, by name)."""
+    for candidate in sorted(path.parent.glob("*.csv")):
+        if "template" not in candidate.name.lower():
+            continue
+        with candidate.open(newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.DictReader(fh)
+            if {"EventId", "EventTemplate"} <= set(reader.fieldnames or ()):
+                return {row["EventId"]: row["EventTemplate"] for row in reader if row.get("EventId")}
+    return {}
 
 
 def load_sample(path: Path) -> LabeledSample:
@@ -40,23 +123,17 @@ def load_sample(path: Path) -> LabeledSample:
     with path.open(newline="", encoding="utf-8", errors="replace") as fh:
         reader = csv.DictReader(fh)
         columns = list(reader.fieldnames or [])
-        if "Content" not in columns or not any(c in columns for c in _TRUTH_COLUMNS):
+        if "Content" not in columns or not {"EventTemplate", "EventId"} & set(columns):
             raise ValueError(f"{path}: needs a Content column and an EventTemplate or EventId column, "
                              f"has {columns}")
-        content_at = columns.index("Content")
-        header_columns = [c for c in columns[:content_at] if c != "LineId"]
-        contents: list[str] = []
-        raw_lines: list[str] = []
-        truth: list[str] = []
-        for row in reader:
-            content = row.get("Content") or ""
-            label = next((row[c] for c in _TRUTH_COLUMNS if row.get(c)), "")
-            contents.append(content)
-            raw_lines.append(" ".join([*(row.get(c) or "" for c in header_columns), content]))
-            truth.append(label)
-    if not contents:
+        rows = [(row.get("Content") or "", row.get("EventTemplate") or "", row.get("EventId") or "")
+                for row in reader]
+    if not rows:
         raise ValueError(f"{path}: no rows")
-    return LabeledSample(_system_name(path), contents, raw_lines, truth)
+    sibling = _sibling_templates(path) if any(not template for _, template, _ in rows) else {}
+    templates: list[str | None] = [template or sibling.get(event_id) or None for _, template, event_id in rows]
+    groups = [template or event_id for template, (_, _, event_id) in zip(templates, rows, strict=True)]
+    return LabeledSample(_system_name(path), [content for content, _, _ in rows], groups, templates)
 
 
 def load_dir(directory: str | Path) -> list[LabeledSample]:
@@ -69,28 +146,37 @@ def load_dir(directory: str | Path) -> list[LabeledSample]:
     return [load_sample(p) for p in files]
 
 
-def print_report(samples: list[LabeledSample], compare: Callable[[Sequence[str]], list[str]] | None = None,
-                 ) -> dict[str, tuple[float, float, float | None, float | None]]:
-    """Per system: (ours on Content, ours on raw lines, drain3 on Content, drain3 on raw lines);
-    drain3's scores are None when ``compare`` (plain drain3, see ``bench.log_miner.plain_drain3``) is not given."""
-    print(f"{'system':<13}{'lines':>6}{'truth':>6}{'ours':>8}{'ours raw':>10}{'drain3':>8}{'drain3 raw':>12}")
-    scores: dict[str, tuple[float, float, float | None, float | None]] = {}
-    def ours(lines: Sequence[str]) -> list[str]:  # a fresh miner of the default configuration per run
-        return PatternMiner().fingerprint_batch(lines)
-
+def print_report(samples: list[LabeledSample], compare: Parser | None = None,
+                 ) -> dict[str, tuple[Scores, Scores | None]]:
+    """Per system: (our scores, plain drain3's scores or None when ``compare`` is not given), and
+    the means over the systems (PA over the systems with known templates)."""
+    print(f"{'system':<19}{'lines':>6}{'groups':>7}   {'ours GA':>7}{'PA':>7}{'FGA':>7}"
+          f"   {'drain3 GA':>9}{'PA':>7}{'FGA':>7}")
+    results: dict[str, tuple[Scores, Scores | None]] = {}
     for s in samples:
-        theirs = ((group_accuracy(compare(s.contents), s.truth), group_accuracy(compare(s.raw_lines), s.truth))
-                  if compare else (None, None))
-        row = (group_accuracy(ours(s.contents), s.truth), group_accuracy(ours(s.raw_lines), s.truth), *theirs)
-        scores[s.system] = row
-        print(f"{s.system:<13}{len(s.truth):>6}{len(set(s.truth)):>6}{_cells(row)}")
-    if scores:
-        means = tuple(None if any(r[i] is None for r in scores.values())
-                      else sum(r[i] or 0.0 for r in scores.values()) / len(scores) for i in range(4))
-        print(f"{'mean':<13}{'':>6}{'':>6}{_cells(means)}")
-    return scores
+        theirs = score(*compare(s.contents), s) if compare else None
+        results[s.system] = (score(*ours(s.contents), s), theirs)
+        print(f"{s.system:<19}{len(s.groups):>6}{len(set(s.groups)):>7}{_cells(results[s.system])}")
+    if results:
+        print(f"{'mean':<19}{'':>6}{'':>7}{_cells(mean_scores(results))}")
+    return results
 
 
-def _cells(row: Sequence[float | None]) -> str:
-    return "".join(f"{value:>{width}.3f}" if value is not None else f"{'-':>{width}}"
-                   for value, width in zip(row, (8, 10, 8, 12), strict=True))
+def mean_scores(results: dict[str, tuple[Scores, Scores | None]]) -> tuple[Scores, Scores | None]:
+    def mean(scores: list[Scores]) -> Scores:
+        pas = [s.pa for s in scores if s.pa is not None]
+        return Scores(sum(s.ga for s in scores) / len(scores), sum(pas) / len(pas) if pas else None,
+                      sum(s.fga for s in scores) / len(scores))
+    theirs = [t for _, t in results.values() if t is not None]
+    return (mean([o for o, _ in results.values()]),
+            mean(theirs) if len(theirs) == len(results) else None)
+
+
+def _cells(pair: tuple[Scores, Scores | None]) -> str:
+    def cell(value: float | None, width: int) -> str:
+        return f"{value:>{width}.3f}" if value is not None else f"{'-':>{width}}"
+    ours_scores, theirs = pair
+    out = f"   {cell(ours_scores.ga, 7)}{cell(ours_scores.pa, 7)}{cell(ours_scores.fga, 7)}   "
+    if theirs is None:
+        return out + f"{cell(None, 9)}{cell(None, 7)}{cell(None, 7)}"
+    return out + f"{cell(theirs.ga, 9)}{cell(theirs.pa, 7)}{cell(theirs.fga, 7)}"

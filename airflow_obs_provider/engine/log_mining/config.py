@@ -10,7 +10,7 @@ from typing import Any
 
 # Bump when masking/tokenising/grouping rules change in a way that changes templates: the
 # version is part of every fingerprint, so old and new patterns never collide silently.
-ALGORITHM_VERSION = "4"
+ALGORITHM_VERSION = "5"
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,13 @@ describes a key exactly when the tree's route misses it (:meth:`TokenDrain._fitt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import eq, itemgetter
 
 from airflow_obs_provider.engine.log_mining.tokenizer import VAR
+
+_WORD_START = re.compile(r"\w").match  # a word, not punctuation ("[", "(", "-")
 
 
 class Cluster:
@@ -193,6 +196,10 @@ class _Matcher:
 class TokenDrain:
     """Drain over token tuples from our tokenizer: :meth:`add_key` runs once per distinct key."""
 
+    # words (not punctuation) a template keeps besides its first word for a key that differs only
+    # there to join it
+    FIRST_WORD_MIN_REST = 4
+
     def __init__(self, depth: int, sim_th: float, max_children: int) -> None:
         self.sim_th = sim_th
         self.tree = PrefixTree(depth, max_children)
@@ -229,32 +236,76 @@ class TokenDrain:
                 self._by_length.setdefault(len(self.clusters[cid].template), []).append(cid)
         best: Cluster | None = None
         best_params = len(tokens) + 1
+        # a template of variables only describes no message: it takes only keys without a word of
+        # their own (else every one-word message, "closeQs" and "cancelAutohide", would be one)
+        has_word = any(tok != VAR for tok in tokens)
         for cid in self._by_length.get(len(tokens), ()):
             cluster = self.clusters.get(cid)
             if cluster is None:
                 continue
             matcher = cluster.matcher_now()
-            if matcher.params < best_params and matcher.constants_of(tokens) == matcher.consts:
+            if (matcher.params < best_params and matcher.constants_of(tokens) == matcher.consts
+                    and (matcher.consts or not has_word)):
                 best, best_params = cluster, matcher.params
         return best
 
-    def add_key(self, tokens: tuple[str, ...]) -> int:
-        """Route ``tokens`` to its cluster (a new one when none is similar enough); the cluster id."""
+    def _family_but_first_word(self, tokens: tuple[str, ...]) -> Cluster | None:
+        """A cluster whose template equals ``tokens`` in every constant but the first word, when
+        that template keeps at least ``FIRST_WORD_MIN_REST`` other words; the most specific,
+        then the oldest.
+
+        The tree keys its first level on the first word, so messages that begin with a value
+        written as a plain word ("com.example.sync: job told to run later", "billing: job told to
+        run later") never meet there. Only the first word may differ, and only beside a long
+        common rest: the cardinality rule of the family then decides whether that word is a
+        variable (several distinct words) or stays a constant (each its own template)."""
+        first = tokens[0] if tokens else VAR
+        if first == VAR or not _WORD_START(first):
+            return None
+        if self._by_length is None:
+            self._fitting_template(tokens)  # builds the index
+        best: Cluster | None = None
+        best_params = len(tokens) + 1
+        for cid in (self._by_length or {}).get(len(tokens), ()):
+            cluster = self.clusters.get(cid)
+            if cluster is None:
+                continue
+            head = cluster.template[0]
+            if head == VAR or head == first or not _WORD_START(head):
+                continue
+            matcher = cluster.matcher_now()
+            if (matcher.params < best_params and matcher.constants_of(tokens)[1:] == matcher.consts[1:]
+                    and sum(1 for tok in matcher.consts[1:] if _WORD_START(tok)) >= self.FIRST_WORD_MIN_REST):
+                best, best_params = cluster, matcher.params
+        return best
+
+    def match(self, tokens: tuple[str, ...]) -> int | None:
+        """The cluster ``tokens`` belongs to, generalised to describe them, or None (nothing is
+        created: the caller may try another form of the key, then :meth:`create`)."""
         leaf = self.tree.leaf(tokens)
         cluster = self._most_similar(leaf.cluster_ids, tokens) if leaf is not None else None
         if cluster is None:
-            cluster = self._fitting_template(tokens)
+            cluster = self._fitting_template(tokens) or self._family_but_first_word(tokens)
         if cluster is None:
-            self.counter += 1
-            cluster = self.clusters[self.counter] = Cluster(self.counter, tokens)
-            self.tree.insert(cluster)
-            if self._by_length is not None:
-                self._by_length.setdefault(len(tokens), []).append(cluster.cluster_id)
-            return cluster.cluster_id
+            return None
         matcher = cluster.matcher_now()
         if matcher.constants_of(tokens) != matcher.consts:  # a constant differs: it becomes a parameter
             cluster.generalise(tokens)
         return cluster.cluster_id
+
+    def create(self, tokens: tuple[str, ...]) -> int:
+        """A new cluster for ``tokens``; its id."""
+        self.counter += 1
+        cluster = self.clusters[self.counter] = Cluster(self.counter, tokens)
+        self.tree.insert(cluster)
+        if self._by_length is not None:
+            self._by_length.setdefault(len(tokens), []).append(cluster.cluster_id)
+        return cluster.cluster_id
+
+    def add_key(self, tokens: tuple[str, ...]) -> int:
+        """Route ``tokens`` to its cluster (a new one when none is similar enough); the cluster id."""
+        cid = self.match(tokens)
+        return self.create(tokens) if cid is None else cid
 
     def restore(self, clusters: Iterable[tuple[int, Sequence[str]]], counter: int,
                 leaves: Iterable[tuple[Sequence[str], Sequence[int]]]) -> None:

@@ -35,7 +35,10 @@ _MAC = re.compile(r"(?<![\w:])[0-9a-fA-F]{1,2}(?:[:-][0-9a-fA-F]{1,2}){5}(?![\w:
 _HOST = re.compile(rf"(?<![\w.-])(?:[A-Za-z0-9][A-Za-z0-9-]*+\.)++{_TLD}\b(?::0)?")
 _TLD_HINT = re.compile(rf"\.{_TLD}\b")  # literal-prefixed: skips the slower host scan on most lines
 _WIN_PATH = re.compile(r"\b[A-Za-z]:\\[^\s\"'<>]*")
-_PATH = re.compile(r"(?<![\w/.\-<>])(?:\.{1,2})?(?:/[\w.\-+@%~$:]++)++/?")
+# a path may carry a query string ("/servers/detail?all_tenants=1&since=..."): it is part of the
+# one value, as in a URL (without it, every distinct set of parameters would be another template),
+# values masked in it already (a timestamp) included
+_PATH = re.compile(r"(?<![\w/.\-<>])(?:\.{1,2})?(?:/[\w.\-+@%~$:]++)++/?(?:\?(?:[^\s\"'<>]|<[A-Z_]+>)+)?")
 
 
 # Quantities that start at a number, in one pass (the alternatives are tried in this order).

@@ -41,7 +41,15 @@ from airflow_obs_provider.engine.log_mining.drain import TokenDrain, picker
 from airflow_obs_provider.engine.log_mining.fingerprint import OTHER_TEMPLATE, fingerprint, other_fingerprint
 from airflow_obs_provider.engine.log_mining.masks import DIGIT_RUN, apply_masks
 from airflow_obs_provider.engine.log_mining.state import decode_state, encode_state
-from airflow_obs_provider.engine.log_mining.tokenizer import VAR, Tokens, render, shown_word, tokenize
+from airflow_obs_provider.engine.log_mining.tokenizer import (
+    GLUED_VALUE,
+    VAR,
+    Tokens,
+    render,
+    shown_word,
+    tokenize,
+    value_words_as_one,
+)
 
 _LIST_SEPARATORS = frozenset({",", ";"})
 _ENUM_LIKE = re.compile(r"[A-Z][A-Z0-9_]+|[A-Z][a-z]+")
@@ -285,6 +293,13 @@ class PatternMiner:
     def templates(self) -> dict[str, str]:
         return dict(self._templates)
 
+    def add_aliases(self, aliases: Mapping[str, str]) -> None:
+        """Fingerprints issued elsewhere (another configuration's) that now stand for these: kept
+        and handed out by :meth:`pop_aliases` like the miner's own."""
+        for old, new in sorted(aliases.items()):
+            if old != new:
+                self._alias(old, self._aliases.get(new, new))
+
     def pop_aliases(self) -> dict[str, str]:
         """Aliases (old fingerprint -> current) created since the last call."""
         out, self._pending_aliases = self._pending_aliases, {}
@@ -348,10 +363,22 @@ class PatternMiner:
         # sorted, so a window gives the same result whatever the order of its lines; by the joined
         # text, which sorts faster than tuples (no token holds "\x1f": it is whitespace to \s)
         texts = ["\x1f".join(tokens.key) for tokens in distinct]
-        add, families = self._drain.add_key, self._families
-        for idx in sorted(range(len(texts)), key=texts.__getitem__):
+        match, create, families = self._drain.match, self._drain.create, self._families
+        # A key that may hold a value in an unusual shape (a variable glued to punctuation:
+        # "LOCAL(0)" where others hold an IP, "<host>:<port>" where others hold "<host>") comes
+        # after the others ("<host>:<port> open" sorts before "<*> open"), and when it joins no
+        # cluster, the form with each such word as one variable (:func:`value_words_as_one`) may.
+        order = sorted(range(len(texts)), key=texts.__getitem__)
+        glued = list(map(GLUED_VALUE.search, texts))
+        for idx in [i for i in order if not glued[i]] + [i for i in order if glued[i]]:
             tokens = distinct[idx]
-            cid = add(_drain_view(tokens.key))
+            cid = match(_drain_view(tokens.key))
+            if cid is None:
+                one_value = value_words_as_one(tokens) if glued[idx] else None
+                if one_value is not None and (cid := match(_drain_view(one_value.key))) is not None:
+                    tokens = distinct[idx] = one_value
+                else:
+                    cid = create(_drain_view(tokens.key))
             stats = families.get(cid)
             if stats is None:
                 stats = families[cid] = FamilyStats.new(tokens)

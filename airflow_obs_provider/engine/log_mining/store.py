@@ -14,8 +14,9 @@ from typing import Any
 from psycopg2.extras import execute_values
 
 from airflow_obs_provider.engine.log_mining.config import MinerConfig
+from airflow_obs_provider.engine.log_mining.fingerprint import OTHER_TEMPLATE
 from airflow_obs_provider.engine.log_mining.miner import PatternMiner
-from airflow_obs_provider.engine.log_mining.severity import LEVELS
+from airflow_obs_provider.engine.log_mining.severity import LEVELS, most_severe
 from airflow_obs_provider.engine.log_mining.state import StateError
 
 log = logging.getLogger(__name__)
@@ -41,14 +42,61 @@ def load_miner(cur: Any, tenant_id: int, config: MinerConfig) -> PatternMiner:
         return PatternMiner(config)
     version, blob = row
     if version != config.version:
-        log.info("tenant %s: miner configuration changed (%s -> %s), starting a new miner",
-                 tenant_id, version, config.version)
-        return PatternMiner(config)
+        miner = PatternMiner(config)
+        carried = carry_patterns(cur, tenant_id, miner)
+        log.info("tenant %s: miner configuration changed (%s -> %s), starting a new miner; "
+                 "%d stored pattern(s) aliased to the new version's", tenant_id, version, config.version, carried)
+        return miner
     try:
         return PatternMiner.from_bytes(bytes(blob), config)
     except StateError as exc:
         log.warning("tenant %s: stored miner state ignored: %s", tenant_id, exc)
         return PatternMiner(config)
+
+
+def carry_patterns(cur: Any, tenant_id: int, miner: PatternMiner) -> int:
+    """Give the tenant's stored patterns their place in a new configuration (an ALGORITHM_VERSION
+    bump, a changed override): each current ``log_pattern`` row's sample is mined by ``miner``,
+    the row's fingerprint becomes an alias of the fingerprint its sample gets now (the miner hands
+    the aliases to the window, which records them), and that pattern's row is written with the
+    new template and the old rows' levels, first/last seen and earliest sample. Dashboards and
+    alerts keyed on an old fingerprint so follow it to the new one instead of losing its history.
+
+    Samples are masked and at most ``window.SAMPLE_MAX_CHARS`` long: a pattern whose sample was cut
+    or masked may land on another template than its full lines would; later windows generalise
+    and alias as usual. Rows already aliased are left out (their target is carried and
+    :func:`record_aliases` re-points them). Returns the number of fingerprints aliased."""
+    cur.execute("""SELECT p.fingerprint, p.template, p.severity, p.sample,
+                          (extract(epoch FROM p.first_seen) * 1000000)::bigint,
+                          (extract(epoch FROM p.last_seen) * 1000000)::bigint
+                   FROM log_pattern p
+                   WHERE p.tenant_id = %s AND p.sample IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM log_pattern_alias a
+                                     WHERE a.tenant_id = p.tenant_id AND a.old_fingerprint = p.fingerprint)
+                   ORDER BY p.fingerprint""", (tenant_id,))
+    rows = cur.fetchall()
+    if not rows:
+        return 0
+    mined = miner.fingerprint_batch([sample for _, template, _, sample, _, _ in rows if template != OTHER_TEMPLATE])
+    new_fps = iter(mined)
+    aliases: dict[str, str] = {}
+    merged: dict[str, PatternEntry] = {}
+    for old, template, severity, sample, first_us, last_us in rows:
+        new = miner.other if template == OTHER_TEMPLATE else next(new_fps)
+        if new == old:
+            continue
+        aliases[old] = new
+        entry = PatternEntry(new, OTHER_TEMPLATE if new == miner.other else miner.template(new),
+                             severity, first_us, last_us, sample)
+        seen = merged.get(new)
+        if seen is not None:  # several old patterns behind one new: one row (upsert_patterns' rules)
+            earliest = min(seen, entry, key=lambda e: (e.first_seen_us, e.sample))
+            entry = PatternEntry(new, entry.template, most_severe(seen.severity, severity),
+                                 min(seen.first_seen_us, first_us), max(seen.last_seen_us, last_us), earliest.sample)
+        merged[new] = entry
+    upsert_patterns(cur, tenant_id, list(merged.values()))
+    miner.add_aliases(aliases)
+    return len(aliases)
 
 
 def save_miner(cur: Any, tenant_id: int, miner: PatternMiner) -> None:

@@ -38,11 +38,21 @@ class Tokens:
         self._kinds: tuple[str, ...] | None = None
         self._glue: tuple[bool, ...] | None = None
 
+    @classmethod
+    def built(cls, key: tuple[str, ...], kinds: tuple[str, ...], glue: tuple[bool, ...]) -> Tokens:
+        """Tokens whose kinds and glue are known already (a key rewritten from another)."""
+        tokens = cls(key, list(key), "")
+        tokens._kinds, tokens._glue = kinds, glue
+        return tokens
+
     @property
     def kinds(self) -> tuple[str, ...]:
         """Per position: "" for a constant, else the variable's kind (NUM, IP, * ...)."""
         if self._kinds is None:
-            self._kinds = tuple(map(_kind_of, self._words))
+            try:  # tokenize() recorded every word's kind: looked up at C speed
+                self._kinds = tuple(map(_KINDS.__getitem__, self._words))
+            except KeyError:  # the caches were cleared since this line was tokenised
+                self._kinds = tuple(map(_kind_of, self._words))
         return self._kinds
 
     @property
@@ -111,6 +121,72 @@ def tokenize(masked: str, max_tokens: int) -> Tokens:
     if len(words) > max_tokens:
         words = words[: max_tokens - 1] + ["<TAIL>"]
     return Tokens(tuple(map(_KEYS.__getitem__, words)), words, masked)
+
+
+# separators that end a word without belonging to the value in it ("LOCAL(0)," is the value "LOCAL(0)")
+_TRAILING_SEPARATORS = frozenset({",", ";", ":"})
+# brackets and quotes around a value belong to the text, not to the value, unless both are in the word
+_OPENERS = {"(": ")", "[": "]", "{": "}", '"': '"', "'": "'"}
+_CLOSERS = {")": "(", "]": "[", "}": "{", '"': '"', "'": "'"}
+_WORD_START = re.compile(r"\w").match
+_MIN_WORDS_LEFT = 2
+# a variable next to punctuation in a key joined by "\x1f": the cheap sign that a word of the line
+# may hold a value and more (what :func:`value_words_as_one` looks at); at C speed, per line
+GLUED_VALUE = re.compile(r"(?:^|\x1f)<\*>\x1f[,;:()\[\]{}\"']|[,;:()\[\]{}\"']\x1f<\*>(?:\x1f|$)")
+
+
+def value_words_as_one(tokens: Tokens) -> Tokens | None:
+    """``tokens`` with every whitespace-delimited word that holds a variable and something else, and
+    no ``=``, written as one variable; None when no word changes. Trailing ``,``/``;``/``:`` and
+    brackets or quotes that open or close outside the word stay tokens of their own.
+
+    The same value takes different shapes: "synchronized to 10.0.0.5, stratum 3" and "synchronized
+    to LOCAL(0), stratum 10", "<host>:443 open" and "wpad:80 open". Tokenised, those words give keys
+    of different lengths that Drain never compares. The miner tries this form of a key only when
+    the key itself joins no cluster, so "uid=0" keeps its "uid" and a value in its usual shape its
+    punctuation; and only when at least two words stay constant, so a message that is one word
+    with a value in it ("setLightsOn(true)", "cancelNotification,index:0") is not taken for one."""
+    key, glue = tokens.key, tokens.glue
+    if VAR not in key:
+        return None
+    kinds = tokens.kinds
+    out_key: list[str] = []
+    out_kinds: list[str] = []
+    out_glue: list[bool] = []
+    changed = False
+    n = len(key)
+    start = 0
+    while start < n:
+        stop = start + 1
+        while stop < n and not glue[stop]:
+            stop += 1
+        begin, end = start, stop
+        while end - 1 > begin:
+            tok = key[end - 1]
+            if tok in _TRAILING_SEPARATORS or (tok in _CLOSERS and _CLOSERS[tok] not in key[begin:end - 1]):
+                end -= 1
+            else:
+                break
+        while begin + 1 < end and key[begin] in _OPENERS and _OPENERS[key[begin]] not in key[begin + 1:end]:
+            begin += 1
+        word = key[begin:end]
+        if end - begin > 1 and VAR in word and "=" not in word:
+            changed = True
+            out_key.extend(key[start:begin])
+            out_kinds.extend(kinds[start:begin])
+            out_glue.extend(glue[start:begin])
+            out_key.append(VAR)
+            out_kinds.append("*")
+            out_glue.append(glue[begin])
+            start = end
+        out_key.extend(key[start:stop])
+        out_kinds.extend(kinds[start:stop])
+        out_glue.extend(glue[start:stop])
+        start = stop
+    # the words that stay must still say what the message is ("setLightsOn(true)" is no value)
+    if not changed or sum(1 for tok in out_key if tok != VAR and _WORD_START(tok)) < _MIN_WORDS_LEFT:
+        return None
+    return Tokens.built(tuple(out_key), tuple(out_kinds), tuple(out_glue))
 
 
 def shown_word(token: str) -> str:

@@ -114,3 +114,30 @@ def test_the_tree_is_drain3s_tree(keys: list[tuple[str, ...]], probes: list[tupl
         leaf = ours.leaf(probe)
         candidates = None if leaf is None else leaf.cluster_ids if probe else leaf.cluster_ids[:1]
         assert candidates == found
+
+
+def test_a_template_of_variables_only_takes_no_key_that_has_a_word() -> None:
+    """One-word messages are each their own message, even once a value alone on a line made a
+    cluster whose template is a single variable."""
+    drain = TokenDrain(depth=4, sim_th=0.4, max_children=100)
+    value_only = drain.add_key((VAR,))
+    words = [drain.add_key((word,)) for word in ("reloadConfig", "flushQueue", "reloadConfig")]
+    assert words[0] == words[2] != words[1]
+    assert value_only not in words
+    assert drain.add_key((VAR,)) == value_only
+
+
+def test_keys_that_differ_only_in_their_first_word_meet_beside_a_long_common_rest() -> None:
+    """The tree keys on the first word; a value written as a plain word at the front ("billing:",
+    "orders:") must still reach the family of the same message."""
+    drain = TokenDrain(depth=4, sim_th=0.4, max_children=100)
+    rest = (":", "job", "deferred", "until", "the", "next", VAR, "window")
+    first = drain.add_key(("billing", *rest))
+    assert drain.add_key(("orders", *rest)) == first
+    assert drain.add_key(("reports.daily", *rest)) == first
+    # a short rest does not merge ("gmetad startup succeeded" / "portmap startup succeeded")
+    short = drain.add_key(("gmetad", "startup", "succeeded"))
+    assert drain.add_key(("portmap", "startup", "succeeded")) != short
+    # nor does a different rest, or punctuation standing first
+    assert drain.add_key(("payments", ":", "job", "started", "after", "the", "last", VAR, "window")) != first
+    assert drain.add_key(("[", *rest[1:], "x")) != first

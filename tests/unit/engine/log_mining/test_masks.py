@@ -22,6 +22,9 @@ def masked(line: str) -> str:
         ("at 2015-10-18 18:01:47,978 start", "at <TS> start"),
         ("connection at Sun Jul 24 02:38:22 2005 closed", "connection at <TS> closed"),
         ("open /var/log/messages.1 failed", "open <PATH> failed"),
+        # a query string belongs to its path; a question mark ending a sentence does not
+        ('"GET /api/orders/list?limit=5&since=2024-01-02T03:04:05 HTTP/1.1" 200', '"GET <PATH> HTTP/0.0" 0'),
+        ("is the file at /srv/data? yes", "is the file at <PATH>? yes"),
         ("Core: C:\\Windows\\winsxs\\cbscore.dll", "Core: <PATH>"),
         ("www.google.com:443 open", "<HOST> open"),
         ("took 12 ms", "took <DUR>"),

@@ -218,3 +218,47 @@ def test_sub_family_counting_survives_a_state_round_trip() -> None:
     assert got == expected
     # the third word did not generalise the earlier messages into one template
     assert len({restored.resolve(fp) for fp in got}) == 3
+
+
+def test_one_word_messages_stay_apart_beside_values_alone_on_a_line() -> None:
+    lines = ["reloadConfig", "flushQueue", "0x7f3a", "0x1b2c", "reloadConfig", "compactNow", "42"]
+    miner = PatternMiner()
+    fps = miner.fingerprint_batch(lines)
+    assert len({fps[0], fps[1], fps[5]}) == 3 and fps[0] == fps[4]
+    assert miner.template(fps[1]) == "flushQueue"
+
+
+def test_a_value_written_as_a_plain_first_word_becomes_a_variable() -> None:
+    rest = ": job deferred until slot {} is free"
+    names = ["billing", "orders.sync", "reports.daily", "billing"]
+    miner = PatternMiner()
+    fps = miner.fingerprint_batch([name + rest.format(n) for n, name in enumerate(names, 5)])
+    assert len(set(fps)) == 1
+    assert miner.template(fps[0]) == "<*>: job deferred until slot <NUM> is free"
+
+
+def test_a_value_in_an_unusual_shape_joins_the_family_of_its_message() -> None:
+    """A value that tokenises into several tokens ("LOCAL(0)", "wpad:80", "<host>:<secret>") where
+    the other lines hold a single-token value; however the lines arrive."""
+    lines = [f"clock synchronized to 10.1.{i}.{i + 1}, stratum {i % 4}" for i in range(6)]
+    lines += ["clock synchronized to LOCAL(0), stratum 10"]
+    lines += [f"db{i}.example.com:5432 open through gateway gw.example.com:80 TLS" for i in range(4)]
+    lines += ["wpad:80 open through gateway gw.example.com:80 TLS"]
+    for order in (lines, lines[::-1]):
+        miner = PatternMiner()
+        fps = miner.fingerprint_batch(order)
+        assert len(set(fps)) == 2
+    miner = PatternMiner()
+    fps = miner.fingerprint_batch(lines)
+    assert miner.template(fps[6]) == "clock synchronized to <*>, stratum <NUM>"
+    assert miner.template(fps[-1]) == "<*> open through gateway <HOST> TLS"
+
+
+def test_a_word_holding_a_value_is_not_taken_for_a_value_of_another_message() -> None:
+    """Only when at least two words stay constant: a one-word message with a value in it
+    ("setFlag(true)") or key=value words ("uid=0") keep their shape."""
+    miner = PatternMiner()
+    fps = miner.fingerprint_batch(["setFlag(true)", "setFlag(false)", "0x1f", "0x2e", "0x3d",
+                                   "login uid=0 ok", "login <*> ok"] + [f"login {u} ok" for u in ("a", "b", "c")])
+    assert miner.template(fps[0]) == "setFlag(<BOOL>)"
+    assert miner.template(fps[5]) == "login uid=<NUM> ok"

@@ -1,6 +1,8 @@
-"""The miner reproduces, digest for digest, what it produced when it ran on drain3's ``Drain``:
-the same fingerprints for every line and the same saved state, byte for byte (``miner_golden.json``,
-written by ``support.miner_golden`` before our own Drain core replaced drain3's)."""
+"""The miner reproduces, digest for digest, what it produced when ``miner_golden.json`` was written:
+the same fingerprints for every line and the same saved state, byte for byte. The file was first
+written by ``support.miner_golden`` while the miner ran on drain3's ``Drain`` (our Drain core
+reproduced it exactly), and refreshed once since, on purpose, with ALGORITHM_VERSION 5 (values in
+unusual shapes, first-word values, one-word messages, paths with query strings: new templates)."""
 
 from __future__ import annotations
 
