@@ -160,25 +160,33 @@ def test_obs_backfill_rejects_a_bad_conf_without_touching_tables(airflow_env: Pa
     assert ledger(pg_url) == before
 
 
-def test_obs_reconcile_reruns_a_window_that_gained_late_records_and_counts_them(
-        airflow_env: Path, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _window_with_late_records(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, tenant: str,
+                              other_tenants: str = "") -> tuple[Window, Any]:
+    """A 2024 oo-agg window of ``tenant`` run once, then records delivered late into its source; the
+    config (``OBS_ETL_CONFIG``) lists ``other_tenants`` first and reaches back to 2024 for late data."""
     from support.late_files import Bucket, deliver, withhold
-    from support.statsd_listener import StatsdListener
 
     from airflow_obs_provider.engine.window import to_us
 
     storage = Storage.local(tmp_path / "late")
     generate(storage, T0, T0 + 8 * MIN, seed=11)
     config = tmp_path / "etl.yaml"
-    # 2024 data: a late horizon reaching back to it
-    config.write_text("jobs:\n  oo-agg: {late_horizon: 100000h}\n"
-                      "tenants:\n  - {code: initech, source: {kind: local, path: late, org: default}}\n")
+    config.write_text("jobs:\n  oo-agg: {late_horizon: 100000h}\ntenants:\n" + other_tenants
+                      + f"  - {{code: {tenant}, source: {{kind: local, path: late, org: default}}}}\n")
     monkeypatch.setenv("OBS_ETL_CONFIG", str(config))
     window = Window(T0 + 6 * MIN, T0 + 7 * MIN)
     late = withhold(Bucket(storage), "metrics", "container_cpu_usage_ratio", T0, to_us(window.start),
                     to_us(window.start) + 30_000_000)
-    oo_agg.run(load_config(config), "initech", window, pg_url=pg_url)
+    oo_agg.run(load_config(config), tenant, window, pg_url=pg_url)
     deliver(Bucket(storage), late)
+    return window, late
+
+
+def test_obs_reconcile_reruns_a_window_that_gained_late_records_and_counts_them(
+        airflow_env: Path, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from support.statsd_listener import StatsdListener
+
+    window, late = _window_with_late_records(tmp_path, pg_url, monkeypatch, "initech")
 
     # Airflow sets its Stats client up once per process: a child process with StatsD switched on
     statsd = StatsdListener()
@@ -206,28 +214,16 @@ def test_obs_reconcile_reruns_a_window_that_gained_late_records_and_counts_them(
 
 def test_obs_reconcile_checks_every_tenant_of_a_batch_and_fails_naming_the_broken_one(
         airflow_env: Path, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from support.late_files import Bucket, deliver, withhold
-
-    from airflow_obs_provider.engine.window import to_us
-
-    storage = Storage.local(tmp_path / "late")
-    generate(storage, T0, T0 + 8 * MIN, seed=11)
-    config = tmp_path / "etl.yaml"
     # "broken" comes first in the batch: its source root is missing, so its pass fails
-    config.write_text("jobs:\n  oo-agg: {late_horizon: 100000h}\n"
-                      "tenants:\n  - {code: broken, source: {kind: local, path: gone, org: default}}\n"
-                      "  - {code: hooli, source: {kind: local, path: late, org: default}}\n")
-    monkeypatch.setenv("OBS_ETL_CONFIG", str(config))
-    window = Window(T0 + 6 * MIN, T0 + 7 * MIN)
-    late = withhold(Bucket(storage), "metrics", "container_cpu_usage_ratio", T0, to_us(window.start),
-                    to_us(window.start) + 30_000_000)
-    oo_agg.run(load_config(config), "hooli", window, pg_url=pg_url)
-    deliver(Bucket(storage), late)
+    window, _ = _window_with_late_records(tmp_path, pg_url, monkeypatch, "hooli",
+                                          "  - {code: broken, source: {kind: local, path: gone, org: default}}\n")
 
     script = ("import sys\n"
               "from airflow.dag_processing.dagbag import DagBag\n"
               "bag = DagBag(dag_folder=sys.argv[1])\n"
-              "run = bag.get_dag('obs_reconcile').test()\n"
+              "dag = bag.get_dag('obs_reconcile')\n"
+              "dag.get_task('reconcile').retries = 0  # fail at once: dag.test would wait out the backoff\n"
+              "run = dag.test()\n"
               "print('run state', run.state)")
     out = subprocess.run([sys.executable, "-c", script, str(REPO / "dags" / "obs_reconcile.py")],
                          env=dict(os.environ), capture_output=True, text=True, timeout=600)
