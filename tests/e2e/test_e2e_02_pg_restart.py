@@ -75,7 +75,7 @@ def restart_stack(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str, 
                          env_overrides={"OBS_ETL_CONFIG": str(config),
                                         "AIRFLOW_CONN_OBS_POSTGRES": airflow_conn_uri(target), "PG_URL": target})
     try:
-        rest = stack.start(components=("api-server", "scheduler", "dag-processor"))
+        rest = stack.start()  # api-server, scheduler, dag-processor and the triggerer (deferred sensors)
         yield Airflow3(stack=stack, rest=rest, target_url=target, config=config)
     finally:
         stack.stop()

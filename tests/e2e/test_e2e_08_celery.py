@@ -68,7 +68,7 @@ def celery_config(tmp_path_factory: pytest.TempPathFactory, celery_range: DataRa
 @pytest.fixture(scope="module")
 def celery_stack(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str, redis_url: str,
                  celery_config: Path) -> Iterator[Airflow3]:
-    """Airflow 3 with the CeleryExecutor (api-server, scheduler, dag-processor) and two workers."""
+    """Airflow 3 with the CeleryExecutor (api-server, scheduler, dag-processor, triggerer) and two workers."""
     target = create_database(pg_server_url, "e2e_celery_target")
     obs_etl("bootstrap", "--pg-url", target)
     stack = AirflowStack(
@@ -78,7 +78,7 @@ def celery_stack(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str, r
                        "AIRFLOW_CONN_OBS_POSTGRES": airflow_conn_uri(target), "PG_URL": target})
     try:
         started = time.monotonic()
-        rest = stack.start(components=("api-server", "scheduler", "dag-processor"))
+        rest = stack.start()  # api-server, scheduler, dag-processor and the triggerer (deferred sensors)
         for name in WORKERS:
             stack.start_celery_worker(name, concurrency=2)
         progress(f"af3c: CeleryExecutor stack and {len(WORKERS)} workers up in {time.monotonic() - started:.1f}s")
