@@ -163,8 +163,8 @@ def selection_task(job: str, settings: ScheduleSettings, *, with_config_path: bo
     def select_tenants(**context: Any) -> list[dict[str, Any]]:
         """Enabled tenants of this run, minus initial-lookback and circuit-open ones (see ledger), in batches
         of ``jobs.<job>.tenants_per_task``."""
+        from airflow_obs_provider.orchestration.selection import in_batches, summary_lines
         from airflow_obs_provider.orchestration.selection import select_tenants as select
-        from airflow_obs_provider.orchestration.selection import summary_lines
 
         cfg, config_path = runtime_config(fallback)
         ti = context["ti"]
@@ -179,7 +179,6 @@ def selection_task(job: str, settings: ScheduleSettings, *, with_config_path: bo
             Stats.incr(f"{STATS_PREFIX}.{job.replace('-', '_')}.windows_skipped",
                        tags={"job": job, "tenant": code, "reason": reason.split(" (")[0]})
         extra = {"config_path": config_path} if with_config_path else {}
-        size = job_cfg.tenants_per_task
-        return [{"tenants": selection.tenants[i:i + size], **extra} for i in range(0, len(selection.tenants), size)]
+        return [{"tenants": batch, **extra} for batch in in_batches(selection.tenants, job_cfg.tenants_per_task)]
 
     return select_tenants()

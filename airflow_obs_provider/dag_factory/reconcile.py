@@ -67,12 +67,11 @@ def build_reconcile_dag(dags_dir: Path | None = None) -> DAG:
         @task(task_id="select_tenants")
         def select_tenants() -> list[dict[str, list[str]]]:
             """Every enabled tenant (oo-agg runs for all of them), in batches of jobs.oo-agg.tenants_per_task."""
-            from airflow_obs_provider.orchestration.selection import tenants_for_job
+            from airflow_obs_provider.orchestration.selection import in_batches, tenants_for_job
 
             cfg, _ = runtime_config(fallback)
             codes = [t.code for t in tenants_for_job(cfg, OO_AGG)]
-            size = cfg.job(OO_AGG).tenants_per_task
-            return [{"tenants": codes[i:i + size]} for i in range(0, len(codes), size)]
+            return [{"tenants": batch} for batch in in_batches(codes, cfg.job(OO_AGG).tenants_per_task)]
 
         @task(task_id="reconcile", map_index_template="{{ task.op_kwargs['tenants'] | join(',') }}")
         def reconcile_tenants(tenants: list[str], **context: Any) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 ``run(call)`` with the same shape for every job.
 
 The Airflow layer (the operators and the ``obs_backfill`` DAG) runs every window through
-:func:`airflow_obs_provider.operators.windowed.run_job_window`, which looks the job up here; the
+:class:`airflow_obs_provider.operators.windowed.WindowRunner`, which looks the job up here; the
 CLI keeps its own ``obs-etl run ...`` commands. Where each job computes its window:
 
 - ``oo-agg``: the run's interval itself (``Window.from_interval``), checked eligible and aligned in

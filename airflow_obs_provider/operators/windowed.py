@@ -92,10 +92,6 @@ class WindowRunner:
             self._secrets[tenant] = source_secrets(**ids) if self.spec.needs_secrets(config, tenant, ids) else None
         return config, pg_url, self._secrets[tenant]
 
-    @property
-    def pg_url(self) -> str:
-        return self._resolved[1] if self._resolved else postgres_url(self.postgres_conn_id)
-
     def run(self, tenant: str, window: Window) -> WindowResult:
         """Run one window of ``tenant``: the same steps, in the same order, for every caller."""
         with counting_failures(self.spec.name, tenant):
@@ -136,14 +132,6 @@ class WindowRunner:
                 if on_result is not None:
                     on_result(result)
         return outcome
-
-
-def run_job_window(job_name: str, tenant: str, window: Window, *, load_config: Callable[[], EtlConfig | None],
-                   postgres_conn_id: str, connections: Mapping[str, str | None], run_info: RunInfo,
-                   options: Mapping[str, Any] | None = None) -> WindowResult:
-    """Run one window of ``job_name`` for ``tenant`` (a one-window :class:`WindowRunner`)."""
-    return WindowRunner(job_name, load_config=load_config, postgres_conn_id=postgres_conn_id,
-                        connections=connections, run_info=run_info, options=options).run(tenant, window)
 
 
 def batch_label(tenants: Sequence[str]) -> str:

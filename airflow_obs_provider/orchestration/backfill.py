@@ -20,6 +20,7 @@ from airflow_obs_provider.engine.config import ConfigError, EtlConfig
 from airflow_obs_provider.engine.db import connect, require_schema
 from airflow_obs_provider.engine.job_names import AGE_REFRESH, JOB_NAMES
 from airflow_obs_provider.engine.window import Window, parse_duration, parse_time, split_range
+from airflow_obs_provider.orchestration.selection import in_batches
 
 # Airflow refuses to expand a mapped task over more items than [core] max_map_length (1024 by default).
 MAX_WINDOWS = 1024
@@ -97,7 +98,7 @@ class PlannedBatch:
 
 def batch_windows(planned: list[PlannedWindow], size: int) -> list[PlannedBatch]:
     """Planned windows in batches of ``size`` consecutive ones (the last batch may be shorter)."""
-    return [PlannedBatch(tuple(planned[i:i + size])) for i in range(0, len(planned), size)]
+    return [PlannedBatch(tuple(batch)) for batch in in_batches(planned, size)]
 
 
 def _bool(value: Any, name: str) -> bool:

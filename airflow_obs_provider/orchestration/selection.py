@@ -25,10 +25,10 @@ import hashlib
 import importlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_obs_provider.engine.config import ConfigError, EtlConfig, JobConfig, TenantConfig
 from airflow_obs_provider.engine.db import connect, ensure_tenant, require_schema
@@ -37,6 +37,7 @@ from airflow_obs_provider.engine.ledger import RunInfo, run_window
 from airflow_obs_provider.engine.window import Window, future_horizon
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REASON_LOOKBACK = "before initial lookback"
 REASON_CIRCUIT_OPEN = "circuit open"
@@ -74,6 +75,11 @@ def tenants_for_job(cfg: EtlConfig, job: str) -> list[TenantConfig]:
     """Enabled tenants that configure what ``job`` reads."""
     block = TOPOLOGY_SOURCE_BY_JOB.get(job)  # oo-agg and age-refresh run for every enabled tenant
     return [t for t in cfg.tenants if t.enabled and (block is None or bool(getattr(t, block)))]
+
+
+def in_batches(items: Sequence[T], size: int) -> list[list[T]]:
+    """``items`` in consecutive batches of ``size`` (the last may be shorter): what one task instance runs."""
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
 def config_hash(tenant: TenantConfig, job: JobConfig) -> str:
